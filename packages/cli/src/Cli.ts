@@ -1,0 +1,46 @@
+/**
+ * The `orchestra` command tree: daemons, audience commands, score and
+ * certificate tools, and the demo.
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import { Effect } from "effect"
+import * as Audience from "./Audience.js"
+import * as Certs from "./Certs.js"
+import * as Daemons from "./Daemons.js"
+import * as Demo from "./Demo.js"
+import * as Exit from "./Exit.js"
+import * as Scores from "./Scores.js"
+
+/** A command of the plan that this version does not have yet: it says so, and exits 64. */
+const planned = (name: string, what: string) =>
+  Command.make(name, {}, () =>
+    Effect.fail(
+      new Exit.ExitWith({
+        code: Exit.codes.usage,
+        message: `"${name}" is planned but not available in this version yet (${what})`
+      })
+    )).pipe(Command.withDescription(`${what} (planned, not available yet)`))
+
+export const root = Command.make("orchestra", {}).pipe(
+  Command.withDescription(
+    "Orchestra runs predefined scores reliably and securely on many hosts: a conductor dispatches jobs from the audience to players."
+  ),
+  Command.withSubcommands([
+    Daemons.conductor,
+    Daemons.player,
+    Audience.submit,
+    Audience.status,
+    Audience.wait,
+    planned("watch", "stream a job's events as they happen"),
+    planned("cancel", "cancel a job; running scores are killed"),
+    planned("jobs", "list and filter jobs"),
+    Audience.players,
+    Scores.scores,
+    Certs.certs,
+    Demo.demo
+  ])
+)
+
+export const run = Command.run(root, { name: "orchestra", version: "0.1.0" })

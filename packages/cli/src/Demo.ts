@@ -1,0 +1,199 @@
+/**
+ * `orchestra demo` (`npm run demo`): the main job on a fresh clone. A dev CA
+ * and certificates, one conductor and three players as separate processes
+ * over mutual TLS on 127.0.0.1, an embedded SQLite store, the sample
+ * scores — one player lacks `disk-usage`, to show one-of fail-over — and a
+ * handful of jobs, including one refused for invalid parameters and one
+ * that fails. Prints the progress and a results table, stops every process
+ * and exits 0.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import type { UnixSocket } from "@orchestra/client"
+import { Console, Duration, Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Exit from "./Exit.js"
+import * as LocalCluster from "./LocalCluster.js"
+import * as Output from "./Output.js"
+
+interface DemoJob {
+  readonly title: string
+  readonly request: UnixSocket.QueueRequest
+  /** What the demo expects, so a run that does not show it fails loudly. */
+  readonly expect: "OK" | "FAIL" | "PARTIAL_FAIL" | "refused"
+}
+
+const players = ["violin", "viola", "cello"] as const
+
+const jobs: ReadonlyArray<DemoJob> = [
+  {
+    title: "echo on every player (all-of)",
+    request: { score: "echo", players: [...players], scope: "all", params: { message: "hello from the conductor" } },
+    expect: "OK"
+  },
+  {
+    title: "disk-usage on one of violin, viola (violin lacks the score: fail-over)",
+    request: { score: "disk-usage", players: ["violin", "viola"], scope: "one", params: { path: "/", threshold: 99 } },
+    expect: "OK"
+  },
+  {
+    title: "disk-usage with invalid parameters (refused at submission)",
+    request: { score: "disk-usage", players: ["viola", "cello"], scope: "all", params: { path: "tmp", threshold: 150, colour: "red" } },
+    expect: "refused"
+  },
+  {
+    title: "a score that fails, on one of cello",
+    request: { score: "fail", players: ["cello"], scope: "one", params: { code: 3 } },
+    expect: "FAIL"
+  },
+  {
+    title: "build on one of the players (pipe interface)",
+    request: { score: "build", players: [...players], scope: "one", params: { ref: "main" } },
+    expect: "OK"
+  },
+  {
+    title: "deploy on every player (json interface)",
+    request: { score: "deploy", players: [...players], scope: "all", params: { version: "1.4.2" } },
+    expect: "OK"
+  },
+  {
+    title: "a legacy score with a .conf (original Orchestra layout)",
+    request: { score: "legacy-hello", players: ["viola", "cello"], scope: "all", params: { name: "world" } },
+    expect: "OK"
+  }
+]
+
+/** A score directory with every sample score but `disk-usage`. */
+const scoresWithout = (dir: string, missing: string): string => {
+  fs.mkdirSync(dir, { recursive: true })
+  for (const entry of fs.readdirSync(LocalCluster.sampleScores)) {
+    if (entry === missing || entry.startsWith(`${missing}.`)) continue
+    const from = path.join(LocalCluster.sampleScores, entry)
+    fs.symlinkSync(fs.realpathSync(from), path.join(dir, entry))
+  }
+  return dir
+}
+
+const policyOf = (r: UnixSocket.QueueRequest) => r.policy ?? (r.scope === "one" ? "one-of" : "all-of")
+
+export const demo = Command.make(
+  "demo",
+  {
+    dir: Options.directory("dir").pipe(
+      Options.withDescription("Where to put certificates, configs, state and logs (default: a new temporary directory)"),
+      Options.optional
+    ),
+    keep: Options.boolean("keep").pipe(Options.withDescription("Keep the directory afterwards (to read the logs)"))
+  },
+  (a) =>
+    Effect.gen(function*() {
+      const dir = Option.isSome(a.dir) ? path.resolve(a.dir.value) : fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-demo-"))
+      yield* Console.log(`Orchestra demo — working directory ${dir}`)
+      yield* Console.log("• generating a development CA and certificates (mutual TLS)")
+      const violinScores = scoresWithout(path.join(dir, "violin-scores"), "disk-usage")
+      const cluster = yield* LocalCluster.start({
+        dir,
+        players: [
+          { name: "violin", scores: violinScores, labels: { section: "strings", desk: "1" } },
+          { name: "viola", labels: { section: "strings", desk: "2" } },
+          { name: "cello", labels: { section: "strings", desk: "3" } }
+        ]
+      })
+      yield* Console.log(`• starting the conductor (TLS on 127.0.0.1:${cluster.port}, SQLite store, socket ${cluster.socket})`)
+      const conductor = yield* cluster.startConductor
+      yield* Console.log(`  conductor pid ${conductor.pid}`)
+      for (const p of players) {
+        const d = yield* cluster.startPlayer(p)
+        yield* Console.log(`• starting player ${p} (pid ${d.pid})${p === "violin" ? " — without the disk-usage score" : ""}`)
+      }
+      yield* cluster.waitForPlayers(players)
+      yield* Console.log("• all three players connected over mutual TLS and reported their scores\n")
+
+      const accepted: Array<{ readonly job: DemoJob; readonly id: number }> = []
+      const refused: Array<{ readonly job: DemoJob; readonly reason: string }> = []
+      for (const job of jobs) {
+        const result = yield* cluster.queue(job.request).pipe(Effect.either)
+        if (result._tag === "Right") {
+          accepted.push({ job, id: result.right })
+          yield* Console.log(`submitted job ${result.right}: ${job.title}`)
+        } else {
+          refused.push({ job, reason: result.left.message })
+          yield* Console.log(`refused: ${job.title}\n  → ${result.left.message}`)
+        }
+      }
+
+      yield* Console.log("\nprogress:")
+      const final = new Map<number, UnixSocket.JobStatus>()
+      const seen = new Map<number, string>()
+      const deadline = Date.now() + 60_000
+      while (final.size < accepted.length && Date.now() < deadline) {
+        for (const { id } of accepted) {
+          if (final.has(id)) continue
+          const s = yield* cluster.status(id)
+          if (Option.isNone(s)) continue
+          const line = `  job ${id}: ${s.value.status}  ${Object.entries(s.value.players).map(([p, r]) => `${p}:${r.status}`).join(" ")}`.trimEnd()
+          if (seen.get(id) !== line) {
+            seen.set(id, line)
+            yield* Console.log(line)
+          }
+          if (s.value.status !== "PENDING") final.set(id, s.value)
+        }
+        yield* Effect.sleep(Duration.millis(100))
+      }
+
+      const rows: Array<Array<string>> = []
+      for (const { job, id } of accepted) {
+        const s = final.get(id)
+        const entries = s === undefined ? [] : Object.entries(s.players)
+        if (entries.length === 0) rows.push([String(id), job.request.score, policyOf(job.request), s?.status ?? "PENDING", "", "", ""])
+        entries.forEach(([p, r], i) =>
+          rows.push([
+            i === 0 ? String(id) : "",
+            i === 0 ? job.request.score : "",
+            i === 0 ? policyOf(job.request) : "",
+            i === 0 ? s!.status : "",
+            p,
+            r.status,
+            Output.response(r.response, 70)
+          ])
+        )
+      }
+      for (const { job } of refused) rows.push(["—", job.request.score, policyOf(job.request), "REFUSED", "", "", "invalid parameters"])
+      yield* Console.log("\nresults:\n")
+      yield* Console.log(Output.table(["job", "score", "policy", "state", "player", "outcome", "response"], rows))
+
+      const problems: Array<string> = []
+      for (const { job, id } of accepted) {
+        const state = final.get(id)?.status ?? "PENDING"
+        if (state !== job.expect) problems.push(`job ${id} (${job.title}) ended ${state}, expected ${job.expect}`)
+      }
+      for (const { job } of refused) if (job.expect !== "refused") problems.push(`"${job.title}" was refused`)
+      for (const job of jobs) {
+        if (job.expect === "refused" && !refused.some((r) => r.job === job)) problems.push(`"${job.title}" was not refused`)
+      }
+
+      yield* Console.log("\n• stopping the players and the conductor")
+      return { dir, problems }
+    }).pipe(
+      Effect.scoped,
+      Effect.flatMap(({ dir, problems }) =>
+        Effect.gen(function*() {
+          if (a.keep) yield* Console.log(`• kept ${dir} (configs, certificates, logs, SQLite store)`)
+          else fs.rmSync(dir, { recursive: true, force: true })
+          if (problems.length > 0) {
+            return yield* new Exit.ExitWith({ code: Exit.codes.internal, message: `the demo did not go as expected:\n${problems.join("\n")}` })
+          }
+          yield* Console.log("• done: every process stopped")
+        })
+      ),
+      Effect.catchTag("ClusterError", (e) => Effect.fail(new Exit.ExitWith({ code: Exit.codes.internal, message: e.message }))),
+      Effect.catchTag("ClientError", (e) => Effect.fail(new Exit.ExitWith({ code: Exit.codes.unavailable, message: e.message })))
+    )
+).pipe(
+  Command.withDescription(
+    "Run the demo: a conductor and three players as real processes over mutual TLS on 127.0.0.1, sample jobs, a results table. Example: orchestra demo --keep"
+  )
+)

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest"
+import * as childProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Exit from "../src/Exit.js"
+import * as Output from "../src/Output.js"
+import { binPath } from "../src/LocalCluster.js"
+
+const orchestra = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  childProcess.spawnSync(process.execPath, [binPath, ...args], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 30_000 })
+
+describe("orchestra command", () => {
+  it("--help lists every command planned in DESIGN.md", () => {
+    const r = orchestra(["--help"])
+    expect(r.status).toBe(0)
+    for (const command of ["conductor", "player", "submit", "status", "wait", "watch", "cancel", "jobs", "players", "scores", "certs", "demo"]) {
+      expect(r.stdout).toMatch(new RegExp(`- ${command}\\b`))
+    }
+  })
+
+  it("a planned command says it is not available yet and exits 64", () => {
+    const r = orchestra(["watch"])
+    expect(r.status).toBe(Exit.codes.usage)
+    expect(r.stderr).toContain("not available in this version yet")
+  })
+
+  it("an unknown flag is a usage error (64)", () => {
+    const r = orchestra(["status", "--no-such-flag", "1"])
+    expect(r.status).toBe(Exit.codes.usage)
+  })
+
+  it("submit without --scope or --policy is a usage error naming both", () => {
+    const r = orchestra(["submit", "echo", "-p", "a", "--socket", "/nonexistent.sock"])
+    expect(r.status).toBe(Exit.codes.usage)
+    expect(r.stderr).toContain("--scope one|all or --policy")
+  })
+
+  it("no conductor at the socket: exit 69 with a message saying so", () => {
+    const r = orchestra(["status", "1", "--socket", path.join(os.tmpdir(), "orchestra-none.sock")])
+    expect(r.status).toBe(Exit.codes.unavailable)
+    expect(r.stderr).toContain("is the conductor running")
+  })
+
+  it("ORCHESTRA_SOCKET is the socket when --socket is not given", () => {
+    const sock = path.join(os.tmpdir(), "orchestra-env-none.sock")
+    const r = orchestra(["status", "1"], { ORCHESTRA_SOCKET: sock })
+    expect(r.stderr).toContain(sock)
+  })
+
+  it("a broken conductor config exits 78 naming file, line and field", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-cli-"))
+    try {
+      const file = path.join(dir, "conductor.yaml")
+      fs.writeFileSync(path.join(dir, "players.txt"), "p1\n")
+      fs.writeFileSync(file, "name: c\nplayers: players.txt\nlisten:\n  host: 127.0.0.1\n  prot: 7030\n")
+      const r = orchestra(["conductor", "--config", file])
+      expect(r.status).toBe(Exit.codes.config)
+      expect(r.stderr).toContain(`${file}:5`)
+      expect(r.stderr).toContain("prot")
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("certs init then revoke writes the files a newcomer needs", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-cli-certs-"))
+    try {
+      const init = orchestra(["certs", "init", "--dir", dir, "--conductor", "c", "--player", "p1", "--player", "p2"])
+      expect(init.status).toBe(0)
+      for (const f of ["ca.pem", "ca-key.pem", "c.pem", "c-key.pem", "p1.pem", "p1-key.pem", "p2.pem", "p2-key.pem", "crl.pem"]) {
+        expect(fs.existsSync(path.join(dir, f))).toBe(true)
+      }
+      const before = fs.readFileSync(path.join(dir, "crl.pem"), "utf8")
+      const revoke = orchestra(["certs", "revoke", "--dir", dir, "p2"])
+      expect(revoke.status).toBe(0)
+      expect(fs.readFileSync(path.join(dir, "crl.pem"), "utf8")).not.toBe(before)
+      expect(orchestra(["certs", "revoke", "--dir", dir, "nobody"]).status).toBe(Exit.codes.usage)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe("Exit codes", () => {
+  it("tell the job's state", () => {
+    expect(Exit.ofJobState("OK")).toBe(0)
+    expect(Exit.ofJobState("FAIL")).toBe(1)
+    expect(Exit.ofJobState("PARTIAL_FAIL")).toBe(2)
+    expect(Exit.ofJobState("CANCELLED")).toBe(3)
+    expect(Exit.ofJobState("PENDING")).toBe(4)
+  })
+})
+
+describe("Output", () => {
+  it("aligns table columns", () => {
+    const t = Output.table(["a", "bb"], [["xxx", "y"], ["z", "wwww"]]).split("\n")
+    expect(t[0]).toBe("a    bb")
+    expect(t[2]).toBe("xxx  y")
+    expect(t[3]).toBe("z    wwww")
+  })
+  it("shortens long responses", () => {
+    expect(Output.response({ k: "v".repeat(100) }, 20)).toHaveLength(20)
+    expect(Output.response({ a: "1", b: { c: 2 } })).toBe("a=1, b={\"c\":2}")
+  })
+})

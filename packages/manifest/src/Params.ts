@@ -160,6 +160,7 @@ const build = (
       return Either.left([{ path: "params", message: "must be JSON data" }])
     }
     const issues: Array<Issue> = []
+    if (schema !== undefined) coerceStrings(schema, copy)
     if (fn !== undefined) {
       if (!fn(copy)) {
         for (const l of translate(fn.errors ?? [], "parameter")) {
@@ -176,6 +177,32 @@ const build = (
     return issues.length > 0 ? Either.left(issues) : Either.right(copy as Json.JsonObject)
   }
   return Either.right({ schema, interface: iface, validate })
+}
+
+const scalarTypes = (property: unknown): ReadonlyArray<string> => {
+  if (!isPlainObject(property)) return []
+  const t = property["type"]
+  return typeof t === "string" ? [t] : Array.isArray(t) ? t.filter((x): x is string => typeof x === "string") : []
+}
+
+/**
+ * The original Orchestra's clients (and `--param key=value`) send every
+ * parameter as a string. A top-level string whose property is declared
+ * `integer`, `number` or `boolean` (and not `string`) is converted when it
+ * is exactly such a value (`"95"`, `"-1.5"`, `"true"`); anything else is
+ * left for the schema to refuse. Nothing else is ever converted.
+ */
+const coerceStrings = (schema: Json.JsonObject, params: Record<string, unknown>): void => {
+  const properties = schema["properties"]
+  if (!isPlainObject(properties)) return
+  for (const [key, value] of Object.entries(params)) {
+    if (typeof value !== "string") continue
+    const types = scalarTypes(properties[key])
+    if (types.length === 0 || types.includes("string")) continue
+    if (types.includes("boolean") && (value === "true" || value === "false")) params[key] = value === "true"
+    else if (types.includes("integer") && /^-?(0|[1-9]\d*)$/.test(value)) params[key] = Number(value)
+    else if (types.includes("number") && /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(value)) params[key] = Number(value)
+  }
 }
 
 /**

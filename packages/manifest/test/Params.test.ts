@@ -210,3 +210,33 @@ describe("Params.toEnvironment", () => {
     expect(Params.isEnvName("1x")).toBe(false)
   })
 })
+
+describe("string parameters, as the original's clients send them", () => {
+  const schema = {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      threshold: { type: "integer", maximum: 100 },
+      ratio: { type: "number" },
+      verbose: { type: "boolean" },
+      name: { type: "string" },
+      either: { type: ["string", "integer"] }
+    }
+  } as const
+  it("become the declared scalar type when they are exactly such a value", () => {
+    const r = Params.validate(schema, { threshold: "95", ratio: "-1.5e2", verbose: "false", name: "42", either: "7" })
+    expect(r).toEqual(Either.right({ threshold: 95, ratio: -150, verbose: false, name: "42", either: "7" }))
+  })
+  it("are refused when they are not, and still checked against the schema", () => {
+    const r = Params.validate(schema, { threshold: "9 5", verbose: "yes", ratio: "0x10" })
+    expect(Either.isLeft(r)).toBe(true)
+    const paths = Either.isLeft(r) ? r.left.map((i) => i.path).sort() : []
+    expect(paths).toEqual(["params.ratio", "params.threshold", "params.verbose"])
+    const over = Params.validate(schema, { threshold: "101" })
+    expect(Either.isLeft(over) && over.left[0]?.message).toContain("must be <= 100")
+  })
+  it("numbers are never turned into strings", () => {
+    const r = Params.validate(schema, { name: 42 })
+    expect(Either.isLeft(r)).toBe(true)
+  })
+})

@@ -14,12 +14,12 @@ import * as Exit from "./Exit.js"
 import * as Scores from "./Scores.js"
 
 /** A command of the plan that this version does not have yet: it says so, and exits 64. */
-const planned = (name: string, what: string) =>
+const planned = (name: string, what: string, parent?: string) =>
   Command.make(name, {}, () =>
     Effect.fail(
       new Exit.ExitWith({
         code: Exit.codes.usage,
-        message: `"${name}" is planned but not available in this version yet (${what})`
+        message: `"${parent === undefined ? name : `${parent} ${name}`}" is planned but not available in this version yet (${what})`
       })
     )).pipe(Command.withDescription(`${what} (planned, not available yet)`))
 
@@ -38,6 +38,14 @@ export const root = Command.make("orchestra", {}).pipe(
     planned("jobs", "list and filter jobs"),
     Audience.players,
     Scores.scores,
+    Command.make("pipeline").pipe(
+      Command.withDescription("Declarative pipelines of jobs (planned, not available yet)"),
+      Command.withSubcommands([
+        planned("validate", "check a pipeline document before anything runs", "pipeline"),
+        planned("run", "run a pipeline", "pipeline"),
+        planned("status", "show a pipeline run", "pipeline")
+      ])
+    ),
     Certs.certs,
     Demo.demo
   ])

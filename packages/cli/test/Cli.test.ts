@@ -14,7 +14,7 @@ describe("orchestra command", () => {
   it("--help lists every command planned in DESIGN.md", () => {
     const r = orchestra(["--help"])
     expect(r.status).toBe(0)
-    for (const command of ["conductor", "player", "submit", "status", "wait", "watch", "cancel", "jobs", "players", "scores", "certs", "demo"]) {
+    for (const command of ["conductor", "player", "submit", "status", "wait", "watch", "cancel", "jobs", "players", "scores validate", "scores list", "pipeline run", "pipeline validate", "certs init", "certs revoke", "demo"]) {
       expect(r.stdout).toMatch(new RegExp(`- ${command}\\b`))
     }
   })

@@ -12,6 +12,7 @@ import * as Daemons from "./Daemons.js"
 import * as Demo from "./Demo.js"
 import * as Exit from "./Exit.js"
 import * as Scores from "./Scores.js"
+import * as Simulate from "./Simulate.js"
 
 /** A command of the plan that this version does not have yet: it says so, and exits 64. */
 const planned = (name: string, what: string, parent?: string) =>
@@ -47,6 +48,7 @@ export const root = Command.make("orchestra", {}).pipe(
       ])
     ),
     Certs.certs,
+    Simulate.simulate,
     Demo.demo
   ])
 )

@@ -14,6 +14,8 @@ import type { Errors, Store, Transport } from "@orchestra/core"
 import { PluginRegistry } from "@orchestra/core"
 import { policyAllOf } from "@orchestra/policy-all-of"
 import { policyOneOf } from "@orchestra/policy-one-of"
+import { policyRolling } from "@orchestra/policy-rolling"
+import { policyStages } from "@orchestra/policy-stages"
 import { storeMemory } from "@orchestra/store-memory"
 import { storeSqlite } from "@orchestra/store-sqlite"
 import { transportMemory } from "@orchestra/transport-memory"
@@ -31,6 +33,8 @@ import * as PluginLoader from "./PluginLoader.js"
 export const builtinPlugins = (): ReadonlyArray<PluginRegistry.Plugin> => [
   policyOneOf(),
   policyAllOf(),
+  policyStages(),
+  policyRolling(),
   storeMemory(),
   storeSqlite(),
   transportTls(),

@@ -55,7 +55,7 @@ describe("ConductorLive", () => {
       const file = writeConfig(dir, "live-one")
       const running = yield* ConductorLive.start(file)
       expect(running.conductor.address).toBe("memory://live-one")
-      expect(running.registry.names("policy")).toEqual(["all-of", "first-ok", "one-of"])
+      expect(running.registry.names("policy")).toEqual(["all-of", "first-ok", "one-of", "rolling", "stages"])
       const socket = path.join(dir, "run", "audience.sock")
       expect(running.conductor.socketPath).toBe(socket)
       expect(fs.statSync(socket).mode & 0o777).toBe(0o600)

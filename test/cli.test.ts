@@ -1,0 +1,215 @@
+/**
+ * The `orchestra` command as a user runs it: `demo` end to end; `submit
+ * --wait` exit codes (0 OK, 1 FAIL, 2 PARTIAL_FAIL), `status`, `wait
+ * --timeout` on a pending job (4); `scores validate` on the samples and on
+ * a broken manifest; a broken conductor config (78, naming file, line and
+ * field, and nothing started).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { LocalCluster } from "@orchestra/cli"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import {
+  alive,
+  makeTempDir,
+  runCli,
+  sharedCluster,
+  showCli,
+  statusOf,
+  submit,
+  writeScoreDir
+} from "./support/Harness.js"
+import * as Scores from "./support/Scores.js"
+
+const shared = sharedCluster("cli", (dir) => {
+  const good = writeScoreDir(path.join(dir, "scores-good"), { check: Scores.check(false) })
+  const bad = writeScoreDir(path.join(dir, "scores-bad"), { check: Scores.check(true) })
+  return {
+    options: {
+      players: [
+        { name: "lute", scores: good },
+        { name: "lyre", scores: bad },
+        { name: "ghost", scores: good }
+      ]
+    },
+    start: ["lute", "lyre"]
+  }
+})
+const c = shared.cluster
+
+const cli = (...args: ReadonlyArray<string>) => runCli([...args, "--socket", c().socket], { timeoutMs: 60_000 })
+
+/** The sample scores: every executable in samples/scores. */
+const sampleScores = () =>
+  fs.readdirSync(LocalCluster.sampleScores).filter((f) => !f.endsWith(".yaml") && !f.endsWith(".conf")).sort()
+
+const connectRefused = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const s = net.connect({ host: "127.0.0.1", port })
+    s.once("connect", () => {
+      s.destroy()
+      resume(Effect.succeed(false))
+    })
+    s.once("error", () => resume(Effect.succeed(true)))
+  })
+
+describe("orchestra demo", () => {
+  it.live("exits 0, prints the results table, and leaves no process or directory behind", () =>
+    Effect.gen(function*() {
+      const r = yield* runCli(["demo"], { timeoutMs: 110_000 })
+      expect(r.code, showCli(r)).toBe(0)
+      const out = r.stdout
+      expect(out).toContain("results:")
+      expect(out).toMatch(/^job\s+score\s+policy\s+state\s+player\s+outcome\s+response$/m)
+      expect(out).toMatch(/^1\s+echo\s+all-of\s+OK\s+violin\s+OK\s+message=hello from the conductor, length=24$/m)
+      expect(out).toMatch(/^\s+viola\s+OK\s+message=hello from the conductor/m)
+      expect(out).toMatch(/^\s+cello\s+OK\s+message=hello from the conductor/m)
+      expect(out).toMatch(/^2\s+disk-usage\s+one-of\s+OK\s+violin\s+UNK_SCORE\s+error=unknown score "disk-usage"$/m)
+      expect(out).toMatch(/^\s+viola\s+OK\s+path=\/, used_percent=\d+, over_threshold=(true|false)$/m)
+      expect(out).toMatch(/^3\s+fail\s+one-of\s+FAIL\s+cello\s+FAIL/m)
+      expect(out).toMatch(/^\d+\s+deploy\s+all-of\s+OK\s+\w+\s+OK\s+deployed=1\.4\.2/m)
+      expect(out).toMatch(/^\d+\s+legacy-hello\s+all-of\s+OK\s+viola\s+OK\s+greeting=hello, name=world$/m)
+      expect(out).toMatch(/^—\s+disk-usage\s+all-of\s+REFUSED\s+invalid parameters$/m)
+      expect(out).toContain("params.colour")
+      expect(out).toContain("• done: every process stopped")
+      const dir = /working directory (\S+)/.exec(out)?.[1]
+      expect(dir).toBeDefined()
+      expect(fs.existsSync(dir!)).toBe(false)
+      const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]))
+      expect(pids).toHaveLength(4)
+      expect(pids.filter(alive)).toEqual([])
+    }))
+})
+
+describe("orchestra submit / status / wait", () => {
+  it.live("submit --wait exits 0 on OK, 1 on FAIL, 2 on PARTIAL_FAIL; status shows the job", () =>
+    Effect.gen(function*() {
+      const [ok, fail, partial] = yield* Effect.all([
+        cli("submit", "echo", "-p", "lute,lyre", "--scope", "all", "--param", "message=hi there", "--wait"),
+        cli("submit", "fail", "-p", "lute", "--scope", "one", "--params", "{\"code\":3}", "--wait"),
+        cli("submit", "check", "-p", "lute", "-p", "lyre", "--scope", "all", "--wait")
+      ], { concurrency: 3 })
+      expect(ok.code, showCli(ok)).toBe(0)
+      expect(ok.stdout).toMatch(/job \d+: OK/)
+      expect(ok.stdout).toMatch(/lute\s+OK\s+message=hi there, length=8/)
+      expect(fail.code, showCli(fail)).toBe(1)
+      expect(fail.stdout).toMatch(/job \d+: FAIL/)
+      expect(partial.code, showCli(partial)).toBe(2)
+      const id = Number(/job (\d+): PARTIAL_FAIL/.exec(partial.stdout)?.[1])
+      expect(id).toBeGreaterThan(0)
+
+      const status = yield* cli("status", String(id))
+      expect(status.code, showCli(status)).toBe(0)
+      expect(status.stdout).toContain(`job ${id}: PARTIAL_FAIL`)
+      expect(status.stdout).toMatch(/lute\s+OK\s+result=good, player=lute/)
+      expect(status.stdout).toMatch(/lyre\s+FAIL\s+result=bad, player=lyre/)
+    }).pipe(shared.withLogs))
+
+  it.live("wait --timeout on a pending job exits 4", () =>
+    Effect.gen(function*() {
+      // ghost is never started: the job stays pending
+      const id = yield* submit(c(), { score: "echo", players: ["ghost"], scope: "one", params: { message: "later" } })
+      const waited = yield* cli("wait", String(id), "--timeout", "1s")
+      expect(waited.code, showCli(waited)).toBe(4)
+      expect((yield* statusOf(c(), id)).status).toBe("PENDING")
+    }).pipe(shared.withLogs))
+})
+
+describe("orchestra scores validate / configuration errors", () => {
+  it.live("scores validate lists every sample score with its interface and parameters; a broken manifest is named by file:line and field", () =>
+    Effect.gen(function*() {
+      const dir = makeTempDir("validate")
+      try {
+        const broken = writeScoreDir(path.join(dir, "broken"), {
+          echo: {
+            script: "#!/bin/sh\necho ok=1\n",
+            manifest: "name: echo\ninterface: pipe\nparameters:\n  type: object\nenvironment:\n  timeout: soon\n"
+          },
+          other: { script: "#!/bin/sh\nexit 0\n", manifest: "name: other\ninterface: teleport\n" }
+        }, { samples: false })
+        const [samples, bad] = yield* Effect.all([
+          runCli(["scores", "validate", LocalCluster.sampleScores]),
+          runCli(["scores", "validate", broken])
+        ], { concurrency: 2 })
+        expect(samples.code, showCli(samples)).toBe(0)
+        const names = sampleScores()
+        expect(names.length).toBeGreaterThanOrEqual(8)
+        // one block per score: its name and interface, then its parameters (or that it has none)
+        const blocks = new Map<string, ReadonlyArray<string>>()
+        let current: Array<string> | undefined
+        for (const line of samples.stdout.split("\n")) {
+          const head = /^(\S+)\s+interface=(env|pipe|json)\b/.exec(line)
+          if (head !== null) blocks.set(head[1]!, (current = []))
+          else if (line.startsWith("    ") && current !== undefined) current.push(line.trim())
+        }
+        expect([...blocks.keys()].sort()).toEqual(names)
+        const parameterLine = /^[A-Za-z_][\w-]*( \(required\))?: \S|^\(no parameters\)$|^\(no parameter schema/
+        for (const [name, lines] of blocks) {
+          expect(lines.some((l) => parameterLine.test(l)), `${name}: ${JSON.stringify(lines)}`).toBe(true)
+        }
+        const known: Record<string, ReadonlyArray<string>> = {
+          "disk-usage": ["path", "threshold"],
+          deploy: ["version", "batch"],
+          echo: ["message"],
+          fail: ["code"],
+          sleep: ["seconds"],
+          build: ["ref"]
+        }
+        for (const [name, params] of Object.entries(known)) {
+          for (const p of params) {
+            if (blocks.has(name)) expect(blocks.get(name)!.some((l) => l.startsWith(`${p}:`) || l.startsWith(`${p} (required):`)), `${name}.${p}`).toBe(true)
+          }
+        }
+        expect(samples.stdout).toMatch(/^disk-usage\s+interface=pipe/m)
+        expect(samples.stdout).toMatch(/^deploy\s+interface=json/m)
+        expect(samples.stdout).toMatch(/^\s+path \(required\): string, pattern "\^\/"/m)
+        expect(samples.stdout).toMatch(/^\s+threshold: integer, minimum 1, maximum 100, default 90$/m)
+        expect(samples.stdout).toMatch(/^\s+version \(required\): string/m)
+        expect(samples.stdout).toContain(`${names.length} score(s) ok, 0 excluded`)
+
+        expect(bad.code, showCli(bad)).not.toBe(0)
+        expect(bad.stderr).toContain(`${path.join(broken, "echo.yaml")}:6: environment.timeout`)
+        expect(bad.stderr).toMatch(/other\.yaml:2: interface/)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.live("a broken conductor config exits 78 naming file, line and field, and starts nothing", () =>
+    Effect.gen(function*() {
+      const dir = makeTempDir("badconfig")
+      try {
+        const port = yield* LocalCluster.freePort
+        fs.writeFileSync(path.join(dir, "players.txt"), "someone\n")
+        fs.writeFileSync(
+          path.join(dir, "conductor.yaml"),
+          [
+            "name: broken", // 1
+            "listen:", // 2
+            "  host: 127.0.0.1", // 3
+            `  port: ${port}`, // 4
+            "players: players.txt", // 5
+            "audience:", // 6
+            "  socket:", // 7
+            "    path: broken.sock", // 8
+            "store:", // 9
+            "  plugin: sqlite", // 10
+            "  path: broken.db", // 11
+            "heartbeat:", // 12
+            "  interval: fast", // 13
+            "colour: red" // 14
+          ].join("\n") + "\n"
+        )
+        const r = yield* runCli(["conductor", "--config", "conductor.yaml"], { cwd: dir, timeoutMs: 30_000 })
+        expect(r.code, showCli(r)).toBe(78)
+        expect(r.stderr).toMatch(/conductor\.yaml:13: heartbeat\.interval/)
+        expect(r.stderr).toMatch(/conductor\.yaml:14: colour/)
+        expect(fs.readdirSync(dir).sort()).toEqual(["conductor.yaml", "players.txt"])
+        expect(yield* connectRefused(port)).toBe(true)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+})

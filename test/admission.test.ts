@@ -138,11 +138,7 @@ describe("certificates", () => {
       expect(ps["foreign"]?.online ?? false).toBe(false)
     }).pipe(shared.withLogs))
 
-  // PRODUCT BUG (reported): when a client certificate fails verification (another CA, revoked),
-  // the conductor logs "TLS handshake with ?:0 failed: ..." — the peer's address is read from the
-  // socket in the tlsClientError handler, after it is gone. (Without any certificate the address
-  // is there.) Remove `.fails` when the log names the address.
-  it.live.fails("a handshake refused for its certificate is logged with the peer's address", () =>
+  it.live("a handshake refused for its certificate is logged with the peer's address", () =>
     Effect.gen(function*() {
       const other = yield* otherCa
       const from = lineCount()
@@ -218,10 +214,7 @@ describe("certificates", () => {
       yield* c().stopPlayer("bassoon")
     }).pipe(shared.withLogs))
 
-  // PRODUCT BUG (reported): the CRL is re-read on SIGHUP "for new connections" only. A player
-  // whose certificate is revoked while it is connected keeps its session and keeps getting work
-  // until it happens to reconnect. Remove `.fails` when revocation ends live sessions.
-  it.live.fails("revoking the certificate of a connected player (certs revoke + SIGHUP) ends its session", () =>
+  it.live("revoking the certificate of a connected player (certs revoke + SIGHUP) ends its session", () =>
     Effect.gen(function*() {
       yield* c().startPlayer("horn")
       yield* c().waitForPlayers(["horn"])

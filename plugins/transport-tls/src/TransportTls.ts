@@ -22,7 +22,9 @@
 import { Errors, Protocol, Transport } from "@orchestra/core"
 import { Deferred, Effect, Exit, FiberId, FiberSet, Layer, Scope } from "effect"
 import * as net from "node:net"
+import * as path from "node:path"
 import * as tls from "node:tls"
+import * as Certs from "./Certs.js"
 import * as Config from "./Config.js"
 import * as Frame from "./Frame.js"
 import type { CloseInfo, CloseKind } from "./internal/Connection.js"
@@ -115,6 +117,9 @@ const transportReason = (kind: CloseKind, message: string): Errors.TransportErro
   }
 }
 
+/** A certificate serial as lowercase hex without leading zeros, for comparison. */
+const normalizeSerial = (serial: string): string => serial.toLowerCase().replace(/[^0-9a-f]/g, "").replace(/^0+(?=.)/, "")
+
 // ---- conductor ------------------------------------------------------------------
 
 /** Build the conductor side from the transport's config block. */
@@ -128,13 +133,19 @@ export const makeConductor = (
     const servers = new Set<tls.Server>()
     const conductorName = config.name ?? material.commonName ?? "conductor"
     const log = ctx.log
+    /** Admitted sessions with the serial of their certificate, so a revocation can end them. */
+    const live = new Set<{ readonly serial: string; readonly player: string; readonly address: string; readonly conn: Connection<Protocol.FromPlayer> }>()
+    /** Peer addresses by raw socket, kept from the moment of connection for handshake failures. */
+    const rawAddresses = new WeakMap<net.Socket, string>()
     const welcomeFrame = Frame.toPlayer.encode(new Protocol.Welcome({ protocol: Protocol.PROTOCOL_VERSION, conductor: conductorName }))
     const refusedFrame = (reason: string) => Frame.toPlayer.encode(new Protocol.Refused({ reason }))
 
     /** Everything about one accepted connection, set up synchronously when it arrives. */
     const accept = (socket: tls.TLSSocket) => {
       const address = formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)
-      const identities = identitiesOf(socket.getPeerCertificate(false))
+      const peerCertificate = socket.getPeerCertificate(false)
+      const identities = identitiesOf(peerCertificate)
+      const serial = normalizeSerial(peerCertificate.serialNumber ?? "")
       let hello: Protocol.Hello | undefined
       let player: string | undefined
       const helloD = Deferred.unsafeMake<Protocol.Hello, CloseInfo>(FiberId.none)
@@ -180,7 +191,7 @@ export const makeConductor = (
         if (hello === undefined) conn.fail({ kind: "protocol", message: `no Hello within ${config.helloTimeoutMs} ms` })
       }, config.helloTimeoutMs)
       helloTimer.unref()
-      return { address, identities, conn, inbox, helloD, closedD, setPlayer: (p: string) => (player = p) }
+      return { address, identities, serial, conn, inbox, helloD, closedD, setPlayer: (p: string) => (player = p) }
     }
 
     const refuse = (
@@ -227,6 +238,9 @@ export const makeConductor = (
             })
         }
         statsBySession.set(session, conn.stats)
+        const entry = { serial: c.serial, player: hello.player, address: c.address, conn }
+        live.add(entry)
+        yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(entry)))
         log("info", `player "${hello.player}" connected from ${c.address}`, { player: hello.player, address: c.address })
         const ran = admitted.right(session).pipe(
           Effect.catchAllCause((cause) =>
@@ -269,8 +283,14 @@ export const makeConductor = (
           const c = accept(socket)
           run(runConnection(c, admit))
         })
+        server.on("connection", (raw: net.Socket) => {
+          rawAddresses.set(raw, formatAddress(raw.remoteAddress ?? "?", raw.remotePort ?? 0))
+        })
         server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-          const address = formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)
+          // The socket is gone by now: its address was kept when it connected.
+          const parent = (socket as tls.TLSSocket & { readonly _parent?: net.Socket })._parent
+          const address = (parent !== undefined ? rawAddresses.get(parent) : undefined) ??
+            formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)
           const why = socket.authorizationError !== undefined && socket.authorizationError !== null
             ? `client certificate refused: ${String(socket.authorizationError)}`
             : describeSocketError(error)
@@ -322,6 +342,24 @@ export const makeConductor = (
       }
       material = next
       log("info", "reloaded the TLS material (CA, certificate, key, CRL) for new connections")
+      // A revocation also ends the sessions already open with a revoked certificate.
+      if (config.tls.crl !== undefined && live.size > 0) {
+        const crlFile = path.resolve(ctx.baseDir, config.tls.crl)
+        const revoked = yield* Certs.revokedSerials(crlFile).pipe(
+          Effect.mapError((e) => new Errors.TransportError({ reason: "config", message: e.message }))
+        )
+        const serials = new Set(revoked.map(normalizeSerial))
+        for (const s of [...live]) {
+          if (s.serial.length > 0 && serials.has(s.serial)) {
+            log("warn", `closing the session of player "${s.player}" (${s.address}): its certificate was revoked`, {
+              player: s.player,
+              address: s.address,
+              reason: "revoked"
+            })
+            s.conn.end("certificate revoked", refusedFrame("your certificate was revoked"))
+          }
+        }
+      }
     })
 
     return { serve, reload }

@@ -135,7 +135,7 @@ describe("certificates", () => {
         c.ctx.lines.some((l) => l.message.includes("TLS handshake") && l.message.includes("did not return a certificate")))
     }))
 
-  it.scopedLive("a revoked certificate is refused after revoke + reload; open sessions and other players are unaffected", () =>
+  it.scopedLive("a revoked certificate is refused after revoke + reload, and its open session is ended; other players are unaffected", () =>
     Effect.gen(function*() {
       const dir = tempDir("revoke")
       yield* Certs.init({ dir, conductor: "conductor", players: ["rv", "ok"] })
@@ -151,8 +151,12 @@ describe("certificates", () => {
       const e = yield* rv.connect(c.address, hello("rv")).pipe(Effect.flip, within("connect after reload"))
       expect(e._tag).toBe("TransportError")
       yield* eventually("the log line", () => c.ctx.lines.some((l) => l.message.includes("CERT_REVOKED")))
-      // The session opened before keeps working; another player still gets in.
-      expect(yield* roundTrip(open, 2)).toBe(1)
+      // The session opened before the revocation is ended, telling the player why.
+      const last = yield* open.incoming.pipe(Stream.runCollect, within("the revoked session ends"))
+      const refusal = Chunk.toReadonlyArray(last).find((m) => m._tag === "Refused")
+      expect(refusal?._tag === "Refused" && refusal.reason).toContain("revoked")
+      yield* eventually("the log line", () => c.ctx.lines.some((l) => l.message.includes("its certificate was revoked")))
+      // Another player still gets in.
       const okPlayer = yield* playerOf(dir, "ok")
       const s = yield* okPlayer.connect(c.address, hello("ok")).pipe(within("connect ok"))
       expect(yield* roundTrip(s, 3)).toBe(1)

@@ -2,6 +2,10 @@
  * The audience Unix socket, compatible with the original Orchestra: one
  * JSON request per connection, one JSON line in reply, then the connection
  * is closed. Keys are matched case-insensitively (as Go's JSON decoder did).
+ * A client may half-close its side once its request is written (as
+ * `@orchestra/client` does): the reply still comes. The reply to `status`
+ * of a finished job the engine no longer holds is kept (see
+ * `internal/StatusCache.ts`), so polling it reads no store.
  *
  * ```
  * {"op":"queue","score":"s","players":["p1"],"scope":"one","params":{}}  → ["OK",17]
@@ -15,22 +19,26 @@
  * `["Error","<reason naming every issue>"]`; an unknown job id is
  * `["Error",null]`.
  *
- * An extension the original did not have: `{"op":"players"}` →
+ * Extensions the original did not have: `{"op":"players"}` →
  * `["OK",{"<name>":{"online":true,"slots":4,"running":1,"labels":{},"scores":["echo",...]}}]`
  * for every player on the allowlist or connected (scores absent until the
- * player has reported its catalog).
+ * player has reported its catalog); `{"op":"stats"}` → `["OK",{"jobs":…,
+ * "dispatchTurns":…,"assignmentsSent":…,"ingestTurns":…,"endsRecorded":…,
+ * "eventLoop":{"activeMs":…,"idleMs":…}}]`, the engine's counters.
  *
  * @since 0.1.0
  */
-import type { Errors, Job, Store } from "@orchestra/core"
-import { Job as JobModule, Names } from "@orchestra/core"
+import type { Job, Store } from "@orchestra/core"
+import { Job as JobModule, JobState } from "@orchestra/core"
+import type { Names } from "@orchestra/core"
 import type { Scope } from "effect"
-import { Data, Effect, FiberSet, Option } from "effect"
+import { Data, Effect, FiberSet } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
+import { StatusCache } from "./internal/StatusCache.js"
 
 /** The socket could not be set up. */
 export class AudienceSocketError extends Data.TaggedError("AudienceSocketError")<{
@@ -55,6 +63,12 @@ export interface Dependencies {
   readonly intake: IntakeService
   readonly engine: EngineService
   readonly store: Store.StoreService
+  /**
+   * Replies to `status` of finished jobs, so polling them reads no store
+   * (the conductor clears it after each purge). Without one, `serve` keeps
+   * its own, whose entries expire after a minute.
+   */
+  readonly statusCache?: StatusCache
 }
 
 /** A reply: `["OK", value]` or `["Error", reason]`. */
@@ -83,15 +97,26 @@ const getKey = (o: Record<string, unknown>, key: string): unknown => {
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** Answer one parsed request. */
-export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Reply> =>
-  Effect.gen(function*() {
-    if (!isObject(request)) return error("Invalid request: expected a JSON object")
-    const op = getKey(request, "op")
-    if (op === undefined || op === null) return error("Missing Op")
-    if (op === "queue") return yield* queue(deps, request)
-    if (op === "status") return yield* status(deps, request)
-    if (op === "players") return ["OK", playersOf(deps.engine)] as const
-    return error(`Unknown Op ${JSON.stringify(op)}`)
+export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Reply> => {
+  if (!isObject(request)) return Effect.succeed(error("Invalid request: expected a JSON object"))
+  const op = getKey(request, "op")
+  if (op === undefined || op === null) return Effect.succeed(error("Missing Op"))
+  if (op === "queue") return queue(deps, request)
+  if (op === "status") return status(deps, request, deps.statusCache)
+  if (op === "players") return Effect.sync((): Reply => ["OK", playersOf(deps.engine)])
+  if (op === "stats") return Effect.map(statsOf(deps.engine), (s): Reply => ["OK", s])
+  return Effect.succeed(error(`Unknown Op ${JSON.stringify(op)}`))
+}
+
+/**
+ * The engine's counters and the event loop's busy and idle time since the
+ * process started, as the `stats` op shows them (for monitoring and the
+ * benchmarks: the ratio of assignments to dispatch turns is the batch size).
+ */
+export const statsOf = (engine: EngineService): Effect.Effect<Record<string, unknown>> =>
+  Effect.map(engine.stats, (s) => {
+    const elu = performance.eventLoopUtilization()
+    return { ...s, eventLoop: { activeMs: Math.round(elu.active), idleMs: Math.round(elu.idle) } }
   })
 
 /** Every known player, as the `players` op shows them. */
@@ -110,68 +135,92 @@ export const playersOf = (engine: EngineService): Record<string, unknown> => {
   return out
 }
 
-const queue = (deps: Dependencies, request: Record<string, unknown>): Effect.Effect<Reply> =>
-  Effect.gen(function*() {
-    const score = getKey(request, "score")
-    if (typeof score !== "string" || score.length === 0) return error("Missing Score")
-    const scope = getKey(request, "scope")
-    const policy = getKey(request, "policy")
-    const options = getKey(request, "options")
-    let policyName: unknown
-    if (policy !== undefined && policy !== null) policyName = policy
-    else if (scope === undefined || scope === null || scope === "") return error("Missing Scope")
-    else if (scope === "one") policyName = "one-of"
-    else if (scope === "all") policyName = "all-of"
-    else return error(`Invalid Scope ${JSON.stringify(scope)}: expected "one" or "all"`)
-    const players = getKey(request, "players")
-    const selector = getKey(request, "selector")
-    const hasSelector = selector !== undefined && selector !== null
-    if (!hasSelector && (!Array.isArray(players) || players.length === 0)) return error("Missing Players")
-    if (players !== undefined && players !== null && !Array.isArray(players)) return error("Missing Players")
-    for (const p of (players as ReadonlyArray<unknown> | undefined | null) ?? []) {
-      if (typeof p !== "string" || !deps.engine.isAllowed(p)) return error("Invalid Player")
-    }
-    const job: Record<string, unknown> = {
-      score,
-      players: players ?? [],
-      policy: options === undefined || options === null ? { name: policyName } : { name: policyName, options }
-    }
-    const params = getKey(request, "params")
-    if (params !== undefined && params !== null) job["params"] = params
-    if (hasSelector) job["selector"] = selector
-    for (const key of ["deadline", "retry", "idempotencyKey", "labels"] as const) {
-      const v = getKey(request, key)
-      if (v !== undefined && v !== null) job[key] = v
-    }
-    return yield* deps.intake.submitUnknown(job).pipe(
-      Effect.map((accepted): Reply => ["OK", accepted.id]),
-      Effect.catchTags({
-        InvalidRequest: (e: Errors.InvalidRequest) => Effect.succeed(error(e.message)),
-        StoreError: (e: Errors.StoreError) =>
-          Effect.logError("audience queue: store error").pipe(
-            Effect.annotateLogs({ error: e.message }),
-            Effect.as(error(`store error: ${e.message}`))
-          )
-      })
-    )
-  })
+/** The job a `queue` request asks for, or the refusal. */
+const queueJob = (deps: Dependencies, request: Record<string, unknown>): Record<string, unknown> | Reply => {
+  const score = getKey(request, "score")
+  if (typeof score !== "string" || score.length === 0) return error("Missing Score")
+  const scope = getKey(request, "scope")
+  const policy = getKey(request, "policy")
+  const options = getKey(request, "options")
+  let policyName: unknown
+  if (policy !== undefined && policy !== null) policyName = policy
+  else if (scope === undefined || scope === null || scope === "") return error("Missing Scope")
+  else if (scope === "one") policyName = "one-of"
+  else if (scope === "all") policyName = "all-of"
+  else return error(`Invalid Scope ${JSON.stringify(scope)}: expected "one" or "all"`)
+  const players = getKey(request, "players")
+  const selector = getKey(request, "selector")
+  const hasSelector = selector !== undefined && selector !== null
+  if (!hasSelector && (!Array.isArray(players) || players.length === 0)) return error("Missing Players")
+  if (players !== undefined && players !== null && !Array.isArray(players)) return error("Missing Players")
+  for (const p of (players as ReadonlyArray<unknown> | undefined | null) ?? []) {
+    if (typeof p !== "string" || !deps.engine.isAllowed(p)) return error("Invalid Player")
+  }
+  const job: Record<string, unknown> = {
+    score,
+    players: players ?? [],
+    policy: options === undefined || options === null ? { name: policyName } : { name: policyName, options }
+  }
+  const params = getKey(request, "params")
+  if (params !== undefined && params !== null) job["params"] = params
+  if (hasSelector) job["selector"] = selector
+  for (const key of ["deadline", "retry", "idempotencyKey", "labels"] as const) {
+    const v = getKey(request, key)
+    if (v !== undefined && v !== null) job[key] = v
+  }
+  return job
+}
 
-const status = (deps: Dependencies, request: Record<string, unknown>): Effect.Effect<Reply> =>
+const queue = (deps: Dependencies, request: Record<string, unknown>): Effect.Effect<Reply> => {
+  const job = queueJob(deps, request)
+  if (Array.isArray(job)) return Effect.succeed(job as Reply)
+  return Effect.matchEffect(deps.intake.submitUnknown(job), {
+    onSuccess: (accepted) => Effect.succeed<Reply>(["OK", accepted.id]),
+    onFailure: (e) =>
+      e._tag === "InvalidRequest"
+        ? Effect.succeed(error(e.message))
+        : Effect.logError("audience queue: store error").pipe(
+          Effect.annotateLogs({ error: e.message }),
+          Effect.as(error(`store error: ${e.message}`))
+        )
+  })
+}
+
+/** The id a `status` request names: a positive safe integer, `undefined` when absent, `NaN` when it is not an id. */
+const statusId = (request: Record<string, unknown>): number | undefined => {
+  const raw = getKey(request, "id")
+  if (raw === undefined || raw === null) return undefined
+  const n = typeof raw === "number" ? raw : typeof raw === "string" && /^[0-9]+$/.test(raw) ? Number(raw) : NaN
+  return Number.isSafeInteger(n) && n >= 1 ? n : NaN
+}
+
+/** The reply to `status` of job `n`; a finished job's reply goes into `cache` when it can no longer change. */
+const statusReply = (deps: Dependencies, cache: StatusCache | undefined, n: number): Effect.Effect<Reply> =>
   Effect.gen(function*() {
-    const raw = getKey(request, "id")
-    if (raw === undefined || raw === null) return error("Missing Id")
-    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^[0-9]+$/.test(raw) ? Number(raw) : NaN
-    if (!Number.isSafeInteger(n) || n < 1) return error(null)
-    const found = yield* deps.store.getJob(Names.jobId(n)).pipe(
-      Effect.map(Option.map(statusOf)),
-      Effect.either
-    )
+    const id = n as Names.JobId
+    // Checked before the read: a job the engine did not hold then no longer changes once finished.
+    const settled = cache !== undefined && !deps.engine.holds(id)
+    const generation = cache?.generation ?? 0
+    const found = yield* Effect.either(deps.store.getJob(id))
     if (found._tag === "Left") {
       yield* Effect.logError("audience status: store error").pipe(Effect.annotateLogs({ error: found.left.message }))
       return error(`store error: ${found.left.message}`)
     }
-    return Option.match(found.right, { onNone: () => error(null), onSome: (s): Reply => ["OK", s] })
+    if (found.right._tag === "None") return error(null)
+    const job = found.right.value
+    const reply: Reply = ["OK", statusOf(job)]
+    if (settled && JobState.isFinished(job.state)) cache.set(n, line(reply), Date.now(), generation)
+    return reply
   })
+
+const status = (deps: Dependencies, request: Record<string, unknown>, cache?: StatusCache): Effect.Effect<Reply> => {
+  const n = statusId(request)
+  if (n === undefined) return Effect.succeed(error("Missing Id"))
+  if (Number.isNaN(n)) return Effect.succeed(error(null))
+  return statusReply(deps, cache, n)
+}
+
+const line = (r: Reply): string => `${JSON.stringify(r)}\n`
 
 /**
  * Find the end of the first complete JSON value in `text`: the index just
@@ -264,6 +313,8 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ rea
     yield* prepare(file)
     const fibers = yield* FiberSet.make()
     const run = yield* FiberSet.runtime(fibers)<never>()
+    const cache = deps.statusCache ?? new StatusCache()
+    const served: Dependencies = { ...deps, statusCache: cache }
 
     const open = new Set<net.Socket>()
     const onConnection = (socket: net.Socket) => {
@@ -276,7 +327,7 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ rea
       const reply = (r: Reply) => {
         if (answered) return
         answered = true
-        socket.end(`${JSON.stringify(r)}\n`)
+        socket.end(line(r))
       }
       const answer = (text: string) => {
         const parsed = parseRequest(text)
@@ -285,10 +336,20 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ rea
           return
         }
         answered = true
+        // The most frequent request, a status poll of a finished job, is answered on the spot.
+        const request = parsed.value
+        if (isObject(request) && getKey(request, "op") === "status") {
+          const n = statusId(request)
+          const hit = n === undefined || Number.isNaN(n) ? undefined : cache.get(n, Date.now())
+          if (hit !== undefined) {
+            socket.end(hit)
+            return
+          }
+        }
         run(
-          handle(deps, parsed.value).pipe(
+          handle(served, request).pipe(
             Effect.catchAllCause((cause) => Effect.logError("audience request failed", cause).pipe(Effect.as(error("Internal error")))),
-            Effect.flatMap((r) => Effect.sync(() => socket.end(`${JSON.stringify(r)}\n`)))
+            Effect.flatMap((r) => Effect.sync(() => socket.end(line(r))))
           )
         )
       }
@@ -319,7 +380,8 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ rea
 
     const server = yield* Effect.acquireRelease(
       Effect.async<net.Server, AudienceSocketError>((resume) => {
-        const srv = net.createServer(onConnection)
+        // Half-open: a client may end its side once the request is written; the reply still goes out.
+        const srv = net.createServer({ allowHalfOpen: true }, onConnection)
         srv.once("error", (e) => resume(Effect.fail(new AudienceSocketError({ path: file, message: e.message }))))
         srv.listen(file, () => resume(Effect.succeed(srv)))
       }),

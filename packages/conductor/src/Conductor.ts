@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import * as AudienceSocket from "./AudienceSocket.js"
 import * as Engine from "./Engine.js"
 import * as Intake from "./Intake.js"
+import { StatusCache } from "./internal/StatusCache.js"
 import * as Retention from "./Retention.js"
 
 export interface Options {
@@ -55,13 +56,19 @@ export const make = (
     const resumed = yield* engine.recover
     const intake = Intake.make({ store: options.store, engine, registry: () => options.registry })
     const { address } = yield* options.transport.serve(engine.admit)
+    // Replies to status polls of finished jobs; a purge empties it.
+    const statusCache = new StatusCache()
     let socketPath: string | undefined
     if (options.audienceSocket !== undefined) {
-      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store })).path
+      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache })).path
     }
     if (options.retentionMs !== undefined) {
+      const purging: Store.StoreService = {
+        ...options.store,
+        purge: (before) => Effect.ensuring(options.store.purge(before), Effect.sync(() => statusCache.clear()))
+      }
       yield* Effect.forkScoped(
-        Retention.run(options.store, {
+        Retention.run(purging, {
           retentionMs: options.retentionMs,
           ...(options.retentionIntervalMs === undefined ? {} : { intervalMs: options.retentionIntervalMs })
         })

@@ -3,12 +3,14 @@
  * queue; player sessions; and the two loops that talk to the store.
  *
  * - The **dispatch loop** takes every assignment made since its last turn,
- *   records them all concurrently (`recordDispatch`, so the store commits
+ *   records them all at once (`recordDispatches`, or `recordDispatch` for
+ *   each, concurrently, with a store without batches: the store commits
  *   them as one group), then sends each player one `Run` with all of its
  *   assignments (and the `Cancel`s due).
  * - The **ingest loop** takes every `Results`/`Started` message and every
  *   end the conductor decides itself (cancelled, removed player, deadline)
- *   since its last turn, records them all concurrently (`recordEnd`), then,
+ *   since its last turn, records them all at once (`recordEnds`,
+ *   `recordStarts`, `finishJobs`, or the single writes), then,
  *   once durable, acknowledges each player with one `Ack` and feeds the
  *   policies in the order the ends were issued — the order the store gives
  *   them (`seq`), which a replay after a restart follows too.
@@ -31,10 +33,10 @@
 import type { Job, Policy, Store, Transport } from "@orchestra/core"
 import { Errors, Names, Outcome, PolicyRun, Protocol } from "@orchestra/core"
 import type { Fiber, Scope } from "effect"
-import { Cause, Chunk, Clock, Context, Effect, Exit, FiberSet, Layer, Queue, Stream } from "effect"
+import { Chunk, Clock, Context, Effect, Either, FiberSet, Layer, Queue, Stream } from "effect"
 import type { Entry } from "./DispatchQueue.js"
 import { DispatchQueue } from "./DispatchQueue.js"
-import { allDiscard, allExits } from "./internal/concurrently.js"
+import { eachWrite } from "./internal/concurrently.js"
 import type { PlayerInfo } from "./PlayerRegistry.js"
 import { PlayerEntry, PlayerRegistry } from "./PlayerRegistry.js"
 
@@ -60,6 +62,15 @@ export interface EngineOptions {
   readonly maxRefsPerAck?: number
   /** Wait before retrying a store write that failed (default 1000 ms). */
   readonly storeRetryMs?: number
+  /**
+   * Under load (the event loop busy more than half the time since the last
+   * turn), a loop (dispatch, ingest) starts a turn at most this often
+   * (default 1 ms), taking everything that arrived meanwhile: one store
+   * group and one message per player for many events. Otherwise a turn
+   * starts at once. Node accepts one audience connection per turn of its
+   * event loop, so without this the loops would run for every submission.
+   */
+  readonly minTurnIntervalMs?: number
 }
 
 export interface EngineStats {
@@ -99,6 +110,12 @@ export interface EngineService {
   readonly allowlist: () => ReadonlyArray<Names.PlayerName>
   readonly player: (name: Names.PlayerName) => PlayerInfo | undefined
   readonly players: () => ReadonlyArray<PlayerInfo>
+  /**
+   * Whether the engine holds the job: unfinished, or finished with attempts
+   * still open. A finished job the engine does not hold no longer changes
+   * in the store (until it is purged).
+   */
+  readonly holds: (id: Names.JobId) => boolean
   /** Cancel an unfinished job; false if the engine does not hold it unfinished. */
   readonly cancel: (id: Names.JobId, reason?: string) => Effect.Effect<boolean>
   readonly stats: Effect.Effect<EngineStats>
@@ -772,6 +789,18 @@ class EngineImpl {
 
   // ---- the loops ----------------------------------------------------------
 
+  /** Record dispatches of attempts (one batch when the store takes batches); one result each. */
+  recordDispatches(attempts: ReadonlyArray<AttemptEntry>): Effect.Effect<ReadonlyArray<Either.Either<void, Errors.StoreError>>> {
+    const store = this.store
+    // called as methods: a store may be an object whose methods use `this`
+    return eachWrite(
+      store.recordDispatches === undefined ? undefined : (ds) => store.recordDispatches!(ds),
+      (d) => store.recordDispatch(d),
+      attempts.map((a): Store.Dispatched => ({ ref: a.ref, player: a.player, at: a.dispatchedAt })),
+      "recordDispatch"
+    )
+  }
+
   /** One turn of the dispatch loop. */
   dispatchBatch(items: ReadonlyArray<OutItem>): Effect.Effect<void> {
     const self = this
@@ -786,17 +815,15 @@ class EngineImpl {
           toRecord.push(a)
         }
       }
-      const recorded = yield* allExits(
-        toRecord.map((a) => self.store.recordDispatch({ ref: a.ref, player: a.player, at: a.dispatchedAt }))
-      )
+      const recorded = yield* self.recordDispatches(toRecord)
       const failed: Array<AttemptEntry> = []
       let firstError: unknown
       recorded.forEach((r, i) => {
         const a = toRecord[i]!
-        if (Exit.isSuccess(r)) a.durable = true
+        if (Either.isRight(r)) a.durable = true
         else {
           failed.push(a)
-          firstError ??= Cause.squash(r.cause)
+          firstError ??= r.left
         }
       })
       if (failed.length > 0) {
@@ -923,42 +950,61 @@ class EngineImpl {
       }
 
       if (needDispatch.length > 0) {
-        yield* allDiscard(needDispatch.map((a) =>
-          self.store.recordDispatch({ ref: a.ref, player: a.player, at: a.dispatchedAt }).pipe(
-            Effect.tap(() => Effect.sync(() => (a.durable = true))),
-            Effect.catchAll((e) => Effect.logError("could not record a dispatch").pipe(Effect.annotateLogs({ task: a.id, error: e.message })))
-          )
-        ))
+        const recorded = yield* self.recordDispatches(needDispatch)
+        for (const [i, r] of recorded.entries()) {
+          const a = needDispatch[i]!
+          if (Either.isRight(r)) a.durable = true
+          else yield* Effect.logError("could not record a dispatch").pipe(Effect.annotateLogs({ task: a.id, error: r.left.message }))
+        }
       }
 
-      const notDurable = Effect.failSync(() => new Errors.StoreError({ operation: "recordDispatch", message: "the dispatch is not recorded" }))
-      const endEffects = ends.map((e) => (e.a.durable ? self.store.recordEnd(e.ended) : notDurable))
-      const startEffects = starts.map((st) =>
-        self.store.recordStart(st.ref, st.at).pipe(
-          Effect.catchAll((e) => Effect.logWarning("could not record a start").pipe(Effect.annotateLogs({ error: e.message })))
+      // Every write of the turn at once (one batch per kind), so the store commits them together;
+      // an end whose dispatch is still not recorded is not recorded either.
+      const durableEnds = ends.filter((e) => e.a.durable)
+      const store = self.store
+      const [endResults, startResults, finishResults] = yield* Effect.all([
+        eachWrite(
+          store.recordEnds === undefined ? undefined : (es) => store.recordEnds!(es),
+          (e) => store.recordEnd(e),
+          durableEnds.map((e) => e.ended),
+          "recordEnd"
+        ),
+        eachWrite(
+          store.recordStarts === undefined ? undefined : (ss) => store.recordStarts!(ss),
+          (st) => store.recordStart(st.ref, st.at),
+          starts,
+          "recordStart"
+        ),
+        eachWrite(
+          store.finishJobs === undefined ? undefined : (fs) => store.finishJobs!(fs),
+          (f) => store.finishJob(f.id, f.state, f.at, f.reason),
+          finishes,
+          "finishJob"
         )
-      )
-      const finishEffects = finishes.map((f) =>
-        self.store.finishJob(f.id, f.state, f.at, f.reason).pipe(
-          Effect.catchAll((e) =>
-            Effect.logError("could not record a finished job; retrying").pipe(
-              Effect.annotateLogs({ job: f.id, error: e.message }),
-              Effect.zipRight(Effect.sync(() => {
-                self.fork(Effect.sleep(self.storeRetryMs).pipe(Effect.zipRight(Effect.sync(() => self.ingest.unsafeOffer(f)))))
-              }))
-            )
-          )
-        )
-      )
-      // every write of the turn at once, so the store commits them together
-      const exits = yield* allExits<unknown, Errors.StoreError>([...endEffects, ...startEffects, ...finishEffects])
-      const results = exits.slice(0, ends.length) as ReadonlyArray<Exit.Exit<boolean, Errors.StoreError>>
+      ], { concurrency: "unbounded" })
+      for (const r of startResults) {
+        if (Either.isLeft(r)) yield* Effect.logWarning("could not record a start").pipe(Effect.annotateLogs({ error: r.left.message }))
+      }
+      const finishRetry: Array<IngestItem> = []
+      for (const [i, r] of finishResults.entries()) {
+        if (Either.isRight(r)) continue
+        const f = finishes[i]!
+        yield* Effect.logError("could not record a finished job; retrying").pipe(Effect.annotateLogs({ job: f.id, error: r.left.message }))
+        finishRetry.push(f)
+      }
+      if (finishRetry.length > 0) {
+        self.fork(Effect.sleep(self.storeRetryMs).pipe(Effect.zipRight(Effect.sync(() => {
+          for (const f of finishRetry) self.ingest.unsafeOffer(f)
+        }))))
+      }
+      const byEnd = new Map<PendingEnd, Either.Either<boolean, Errors.StoreError>>()
+      durableEnds.forEach((e, i) => byEnd.set(e, endResults[i]!))
 
       const done: Array<PendingEnd> = []
       const retry: Array<IngestItem> = []
-      results.forEach((r, i) => {
-        const e = ends[i]!
-        if (Exit.isSuccess(r)) {
+      ends.forEach((e) => {
+        const r = byEnd.get(e)
+        if (r !== undefined && Either.isRight(r)) {
           self.endsRecorded++
           done.push(e)
           if (e.session !== undefined) ackLater(e.session, e.ended.ref)
@@ -998,15 +1044,48 @@ class EngineImpl {
   }
 }
 
-const loop = <A>(queue: Queue.Queue<A>, name: string, turn: (items: ReadonlyArray<A>) => Effect.Effect<void>) =>
-  Effect.gen(function*() {
+/**
+ * Resume after the I/O callbacks of the current turn of the event loop (a
+ * `setImmediate`), or at `until` (performance.now() time) if that is later
+ * (a timer: the event loop sleeps or serves I/O meanwhile). Wall-clock
+ * time, not the Effect clock.
+ */
+const afterIo = (until: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const wait = until - performance.now()
+    if (wait <= 0) {
+      const handle = setImmediate(() => resume(Effect.void))
+      return Effect.sync(() => clearImmediate(handle))
+    }
+    const timer = setTimeout(() => resume(Effect.void), Math.ceil(wait))
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+const loop = <A>(
+  queue: Queue.Queue<A>,
+  name: string,
+  minIntervalMs: number,
+  turn: (items: ReadonlyArray<A>) => Effect.Effect<void>
+) => {
+  let lastStart = Number.NEGATIVE_INFINITY
+  let lastUse = performance.eventLoopUtilization()
+  return Effect.gen(function*() {
     const first = yield* Queue.take(queue)
+    // Everything queued by the other callbacks of this turn of the event loop joins this batch; and
+    // when the event loop has been busy since the last turn (under load), so does everything until
+    // `minIntervalMs` after the last turn started. When it has been mostly idle, no waiting: low
+    // load keeps low latency.
+    const busy = performance.eventLoopUtilization(lastUse).utilization > 0.5
+    yield* afterIo(busy ? lastStart + minIntervalMs : 0)
+    lastStart = performance.now()
+    lastUse = performance.eventLoopUtilization()
     const rest = yield* Queue.takeAll(queue)
     const items = rest.length === 0 ? [first] : [first, ...Chunk.toReadonlyArray(rest)]
     yield* turn(items).pipe(
       Effect.catchAllCause((cause) => Effect.logError(`${name} loop turn failed`, cause))
     )
   }).pipe(Effect.forever)
+}
 
 /** Make an engine; its loops run until the scope closes. */
 export const make = (options: EngineOptions): Effect.Effect<EngineService, never, Scope.Scope> =>
@@ -1017,8 +1096,9 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
     const run = yield* FiberSet.runtime(fibers)<never>()
     const fork: Fork = (effect) => run(effect) as never
     const impl = new EngineImpl(options, ingest, out, fork)
-    yield* Effect.forkScoped(loop(out, "dispatch", (items) => impl.dispatchBatch(items)))
-    yield* Effect.forkScoped(loop(ingest, "ingest", (items) => impl.ingestBatch(items)))
+    const minInterval = Math.max(0, options.minTurnIntervalMs ?? 1)
+    yield* Effect.forkScoped(loop(out, "dispatch", minInterval, (items) => impl.dispatchBatch(items)))
+    yield* Effect.forkScoped(loop(ingest, "ingest", minInterval, (items) => impl.ingestBatch(items)))
     yield* Effect.addFinalizer(() => Effect.all([Queue.shutdown(ingest), Queue.shutdown(out)]))
 
     const admit: Transport.Admit = (hello, peer) =>
@@ -1093,6 +1173,7 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
         return e === undefined ? undefined : impl.info(e)
       },
       players: () => impl.registry.entriesList().map((e) => impl.info(e)),
+      holds: (id) => impl.jobs.has(id),
       cancel: (id, reason) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => impl.cancelJob(id, reason ?? "cancelled", now))),
       stats: Effect.sync(() => ({

@@ -10,15 +10,16 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Option, Scope } from "effect"
-import { Context, Schema } from "effect"
+import type { Effect, Option, ParseResult, Scope } from "effect"
+import { Context, Either, Schema } from "effect"
 import type { StoreError } from "./Errors.js"
 import type { Labels, Response } from "./Job.js"
-import { JobRecord, JobRequest } from "./Job.js"
+import { AttemptRecord, JobRecord, JobRequest } from "./Job.js"
+import { isJson, isJsonObject } from "./Json.js"
 import { FinishedJobState, JobState } from "./JobState.js"
 import { PlayerName, ScoreName } from "./Names.js"
 import type { JobId, TaskRef } from "./Names.js"
-import type { Outcome } from "./Outcome.js"
+import { Outcome } from "./Outcome.js"
 
 /** A job to create. */
 export interface NewJob {
@@ -110,6 +111,64 @@ export interface StoreService {
   readonly unfinishedJobs: Effect.Effect<ReadonlyArray<JobRecord>, StoreError>
   /** Delete finished jobs that finished before `before`; returns how many. Ids stay used. */
   readonly purge: (before: number) => Effect.Effect<number, StoreError>
+
+  // ---- batches (optional) ----
+  //
+  // The conductor issues writes by the hundred at once (every dispatch of a
+  // turn of its dispatch loop, every result of a turn of its ingest loop).
+  // A store may take them as one call each: the same as the single-write
+  // method for each item, in order, committed together; each item gets its
+  // own result, so a bad item fails alone and the call itself never fails.
+  // A caller uses a batch method when the store has it, and the single-write
+  // method otherwise.
+  //
+  // A store defines these as NON-ENUMERABLE properties (see
+  // `withBatches`): a wrapper made by spreading a store
+  // (`{ ...store, recordEnd: ... }`) then has no batch methods, and is
+  // called once per write, so its own single-write methods are never
+  // bypassed. A wrapper that wants batches defines them itself.
+
+  /** `recordDispatch` of each item. */
+  readonly recordDispatches?: (dispatched: ReadonlyArray<Dispatched>) => Effect.Effect<ReadonlyArray<Either.Either<void, StoreError>>>
+  /** `recordStart` of each item. */
+  readonly recordStarts?: (started: ReadonlyArray<Start>) => Effect.Effect<ReadonlyArray<Either.Either<void, StoreError>>>
+  /** `recordEnd` of each item: `true` for a result recorded, `false` for one already recorded or of an unknown job. */
+  readonly recordEnds?: (ended: ReadonlyArray<Ended>) => Effect.Effect<ReadonlyArray<Either.Either<boolean, StoreError>>>
+  /** `finishJob` of each item. */
+  readonly finishJobs?: (finished: ReadonlyArray<Finish>) => Effect.Effect<ReadonlyArray<Either.Either<void, StoreError>>>
+}
+
+/** An attempt a player started (an item of `recordStarts`). */
+export interface Start {
+  readonly ref: TaskRef
+  readonly at: number
+}
+
+/** A job that finished (an item of `finishJobs`). */
+export interface Finish {
+  readonly id: JobId
+  readonly state: FinishedJobState
+  readonly at: number
+  readonly reason?: string | undefined
+}
+
+/** The batch methods of a store. */
+export interface Batches {
+  readonly recordDispatches: NonNullable<StoreService["recordDispatches"]>
+  readonly recordStarts: NonNullable<StoreService["recordStarts"]>
+  readonly recordEnds: NonNullable<StoreService["recordEnds"]>
+  readonly finishJobs: NonNullable<StoreService["finishJobs"]>
+}
+
+/**
+ * A store with batch methods, defined as non-enumerable properties of the
+ * same object (so that spreading it leaves them out; see `StoreService`).
+ */
+export const withBatches = (service: StoreService, batches: Batches): StoreService => {
+  for (const [name, value] of Object.entries(batches)) {
+    Object.defineProperty(service, name, { value, enumerable: false, writable: false, configurable: false })
+  }
+  return service
 }
 
 export class Store extends Context.Tag("@orchestra/core/Store")<Store, StoreService>() {}
@@ -131,3 +190,168 @@ export const isStorePlugin = (u: unknown): u is StorePlugin =>
   typeof (u as { name?: unknown }).name === "string" && typeof (u as { make?: unknown }).make === "function"
 
 export { JobRecord, JobRequest }
+
+// ---- decoding stored records ---------------------------------------------------
+
+const trusted = { disableValidation: true } as const
+const decodeRecordSchema = Schema.decodeUnknownEither(JobRecord)
+
+/** `Schema.is` of a name schema, remembering names that passed (the same few come back all the time). */
+const memoIs = (is: (u: unknown) => boolean, max = 4096): (u: unknown) => boolean => {
+  const ok = new Set<string>()
+  return (u) => {
+    if (typeof u !== "string") return false
+    if (ok.has(u)) return true
+    if (!is(u)) return false
+    if (ok.size >= max) ok.clear()
+    ok.add(u)
+    return true
+  }
+}
+const isPlayerName = memoIs(Schema.is(PlayerName))
+const isScoreName = memoIs(Schema.is(ScoreName))
+const jobStates: ReadonlySet<unknown> = new Set(JobState.literals)
+
+type Fields = Record<string, unknown>
+const isFields = (u: unknown): u is Fields => {
+  if (typeof u !== "object" || u === null || Array.isArray(u)) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+const isInt = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u)
+const isIntIn = (u: unknown, min: number, max: number): u is number => isInt(u) && u >= min && u <= max
+const isNumberIn = (u: unknown, min: number, max: number): u is number => typeof u === "number" && u >= min && u <= max
+const isStringOf = (u: unknown, min: number, max: number): u is string => typeof u === "string" && u.length >= min && u.length <= max
+const LABEL_KEY = /^[A-Za-z0-9_.\-/]{1,63}$/
+const isLabels = (u: unknown): u is Labels => {
+  if (!isFields(u)) return false
+  for (const k in u) {
+    const v = u[k]
+    if (typeof v !== "string" || v.length > 256 || !LABEL_KEY.test(k)) return false
+  }
+  return true
+}
+const names = (u: unknown, max: number): Array<PlayerName> | undefined => {
+  if (!Array.isArray(u) || u.length > max) return undefined
+  for (const p of u) if (!isPlayerName(p)) return undefined
+  return [...u] as Array<PlayerName>
+}
+
+/** A stored `JobRequest` (its encoded form), decoded as the schema would; undefined when the checks do not pass. */
+const fastRequest = (u: unknown): JobRequest | undefined => {
+  if (!isFields(u) || !isScoreName(u["score"])) return undefined
+  const players = u["players"] === undefined ? [] : names(u["players"], 100_000)
+  if (players === undefined) return undefined
+  const policy = u["policy"]
+  if (!isFields(policy) || !isStringOf(policy["name"], 1, 256)) return undefined
+  const options = policy["options"] === undefined ? {} : policy["options"]
+  if (!isJson(options)) return undefined
+  const params = u["params"] === undefined ? {} : u["params"]
+  if (!isJsonObject(params)) return undefined
+  const labels = u["labels"] === undefined ? {} : u["labels"]
+  if (!isLabels(labels)) return undefined
+  const out: Fields = { score: u["score"], players, policy: { name: policy["name"], options }, params, labels }
+  const selector = u["selector"]
+  if (selector !== undefined) {
+    if (!isLabels(selector)) return undefined
+    out["selector"] = selector
+  }
+  const deadline = u["deadline"]
+  if (deadline !== undefined) {
+    if (!isInt(deadline) || deadline <= 0) return undefined
+    out["deadline"] = deadline
+  }
+  const key = u["idempotencyKey"]
+  if (key !== undefined) {
+    if (!isStringOf(key, 1, 256)) return undefined
+    out["idempotencyKey"] = key
+  }
+  const retry = u["retry"]
+  if (retry !== undefined) {
+    if (!isFields(retry) || !isIntIn(retry["max"], 0, 100)) return undefined
+    const backoffMs = retry["backoffMs"] ?? 1000
+    const factor = retry["factor"] ?? 2
+    const maxBackoffMs = retry["maxBackoffMs"] ?? 300_000
+    if (!isIntIn(backoffMs, 0, 3_600_000) || !isNumberIn(factor, 1, 10) || !isIntIn(maxBackoffMs, 0, 86_400_000)) return undefined
+    out["retry"] = { max: retry["max"], backoffMs, factor, maxBackoffMs }
+  }
+  return new JobRequest(out as unknown as JobRequest, trusted)
+}
+
+const outcomes: ReadonlySet<unknown> = new Set(Outcome.literals)
+
+const fastAttempt = (u: unknown): AttemptRecord | undefined => {
+  if (!isFields(u)) return undefined
+  const { key, attempt, player, dispatchedAt, startedAt, finishedAt, outcome, response, log, seq } = u
+  if (!isStringOf(key, 1, 256) || !isInt(attempt) || attempt < 1 || !isPlayerName(player) || typeof dispatchedAt !== "number") return undefined
+  const out: Fields = { key, attempt, player, dispatchedAt }
+  if (startedAt !== undefined) {
+    if (typeof startedAt !== "number") return undefined
+    out["startedAt"] = startedAt
+  }
+  if (finishedAt !== undefined) {
+    if (typeof finishedAt !== "number") return undefined
+    out["finishedAt"] = finishedAt
+  }
+  if (outcome !== undefined) {
+    if (!outcomes.has(outcome)) return undefined
+    out["outcome"] = outcome
+  }
+  if (response !== undefined) {
+    if (!isJsonObject(response)) return undefined
+    out["response"] = response
+  }
+  if (log !== undefined) {
+    if (typeof log !== "string") return undefined
+    out["log"] = log
+  }
+  if (seq !== undefined) {
+    if (!isInt(seq)) return undefined
+    out["seq"] = seq
+  }
+  return new AttemptRecord(out as unknown as AttemptRecord, trusted)
+}
+
+/** A stored record, decoded as the `JobRecord` schema would; undefined when the checks do not pass. */
+const fastRecord = (u: unknown): JobRecord | undefined => {
+  if (!isFields(u)) return undefined
+  const { id, request, targets, targetLabels, state, createdAt, finishedAt, reason, attempts } = u
+  if (!isInt(id) || id <= 0 || !jobStates.has(state) || typeof createdAt !== "number") return undefined
+  const req = fastRequest(request)
+  if (req === undefined) return undefined
+  const ts = names(targets, Number.MAX_SAFE_INTEGER)
+  if (ts === undefined) return undefined
+  const labels = targetLabels === undefined ? {} : targetLabels
+  if (!isFields(labels)) return undefined
+  for (const k in labels) if (!isLabels(labels[k])) return undefined
+  if (!Array.isArray(attempts)) return undefined
+  const as = new Array<AttemptRecord>(attempts.length)
+  for (let i = 0; i < attempts.length; i++) {
+    const a = fastAttempt(attempts[i])
+    if (a === undefined) return undefined
+    as[i] = a
+  }
+  const out: Fields = { id, request: req, targets: ts, targetLabels: labels, state, createdAt, attempts: as }
+  if (finishedAt !== undefined) {
+    if (typeof finishedAt !== "number") return undefined
+    out["finishedAt"] = finishedAt
+  }
+  if (reason !== undefined) {
+    if (typeof reason !== "string") return undefined
+    out["reason"] = reason
+  }
+  return new JobRecord(out as unknown as JobRecord, trusted)
+}
+
+/**
+ * Decode a job record in its encoded form (as a store keeps it: JSON of the
+ * core schemas) into a `JobRecord`, checking it against the schema. Every
+ * store decodes each record it returns, and does it for every status poll;
+ * records of the usual shape are checked field by field here — the same
+ * rules, a fraction of the cost — and anything else (an unusual field, a
+ * value that fails a check) goes through the schema, which reports why.
+ */
+export const decodeRecord = (u: unknown): Either.Either<JobRecord, ParseResult.ParseError> => {
+  const fast = fastRecord(u)
+  return fast === undefined ? decodeRecordSchema(u) : Either.right(fast)
+}

@@ -9,7 +9,11 @@
  * its last commit in one transaction with multi-row statements. A call
  * completes when its transaction has committed. A batch that fails is
  * rolled back and retried write by write, so a bad write fails only its own
- * call. Reads go straight to the database.
+ * call. The batch methods of core (`recordEnds`, ...) submit their items
+ * together. A dialect whose driver blocks may apply batches on a thread of
+ * its own (`Options.runBatch`). Reads go straight to the database; `getJob`
+ * (behind every status poll) is one statement, so one snapshot without a
+ * transaction.
  *
  * Nothing another conductor would need is kept in memory: ids come from the
  * database, idempotency keys and first-result-wins are unique keys, and
@@ -33,10 +37,9 @@ import { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Errors, Store } from "@orchestra/core"
 import type { Names } from "@orchestra/core"
-import { Effect, Either, Layer } from "effect"
+import { Cause, Effect, Either, Exit, Layer, Option } from "effect"
 import type { Scope } from "effect"
 import * as Reads from "./internal/reads.js"
-import type { Write } from "./internal/rows.js"
 import * as Rows from "./internal/rows.js"
 import * as Schema from "./internal/schema.js"
 import * as Writer from "./internal/writer.js"
@@ -48,11 +51,24 @@ type StoreError = Errors.StoreError
 
 export type BatchInfo = Writer.BatchInfo
 
+/** One write as queued for the writer: already checked and encoded, plain data (it may cross to a worker thread). */
+export type Write = Rows.Write
+
+/** Applies a batch of writes in one transaction; one result per write, in order. */
+export type BatchRunner = (writes: ReadonlyArray<Write>) => Effect.Effect<ReadonlyArray<unknown>, StoreError>
+
 export interface Options {
   /** The most writes committed in one transaction (default 8192). */
   readonly maxBatch?: number
   /** Called after each batch (for benchmarks and tests). */
   readonly onBatch?: (info: BatchInfo) => void
+  /**
+   * Where batches are applied (default: {@link applyBatch} on the `SqlClient`
+   * in context). A dialect whose driver blocks (SQLite) runs them on a thread
+   * of its own, so the event loop goes on while a batch commits and the next
+   * batch gathers everything that arrives meanwhile.
+   */
+  readonly runBatch?: BatchRunner
 }
 
 /** The highest schema version this code knows. */
@@ -89,7 +105,21 @@ const describeDefect = (d: unknown): string => {
   return cause === undefined ? message(d) : `${message(d)}: ${message(cause)}`
 }
 
-/** Make the store on the `SqlClient` in context; migrates first. The writer stops with the scope. */
+/** Apply a batch of writes in one transaction on the `SqlClient` in context; one result per write, in order. */
+export const applyBatch = (
+  dialect: SqlDialect,
+  writes: ReadonlyArray<Write>
+): Effect.Effect<ReadonlyArray<unknown>, StoreError, SqlClient> =>
+  Effect.flatMap(SqlClient, (sql) =>
+    dialect.writeTransaction(sql, Writes.apply(sql, dialect, writes)).pipe(
+      Effect.mapError(toStoreError(writes.length === 1 ? Rows.operationOf(writes[0]!) : "write batch"))
+    ))
+
+/**
+ * Make the store on the `SqlClient` in context (reads, and writes unless
+ * `options.runBatch` applies them); migrates first. The writer stops with
+ * the scope.
+ */
 export const make = (
   dialect: SqlDialect,
   options: Options = {}
@@ -97,17 +127,42 @@ export const make = (
   Effect.gen(function*() {
     const sql = yield* SqlClient
     yield* migrate(dialect)
+    const runBatch: BatchRunner = options.runBatch ??
+      ((writes) => Effect.provideService(applyBatch(dialect, writes), SqlClient, sql))
     const writer = yield* Writer.make<Write>({
-      run: (writes) =>
-        dialect.writeTransaction(sql, Writes.apply(sql, dialect, writes)).pipe(
-          Effect.mapError(toStoreError(writes.length === 1 ? Rows.operationOf(writes[0]!) : "write batch"))
-        ),
+      run: runBatch,
       operation: Rows.operationOf,
       maxBatch: options.maxBatch ?? 8192,
       onBatch: options.onBatch
     })
     const submit = <A>(write: Either.Either<Write, StoreError>) =>
       (Either.isLeft(write) ? Effect.fail(write.left) : writer.submit(write.right)) as Effect.Effect<A, StoreError>
+
+    /** Items checked and encoded one by one, the valid ones submitted together; one result per item. */
+    const submitMany = <I, A>(items: ReadonlyArray<I>, toWrite: (item: I) => Either.Either<Write, StoreError>) =>
+      Effect.suspend(() => {
+        const out = new Array<Either.Either<A, StoreError>>(items.length)
+        const writes: Array<Write> = []
+        const at: Array<number> = []
+        items.forEach((item, i) => {
+          const w = toWrite(item)
+          if (Either.isLeft(w)) out[i] = Either.left(w.left)
+          else {
+            writes.push(w.right)
+            at.push(i)
+          }
+        })
+        return Effect.map(writer.submitMany(writes), (exits) => {
+          exits.forEach((exit, j) => {
+            out[at[j]!] = Exit.isSuccess(exit)
+              ? Either.right(exit.value as A)
+              : Either.left(Cause.failureOption(exit.cause).pipe(
+                Option.getOrElse(() => new StoreError({ operation: "write batch", message: Cause.pretty(exit.cause) }))
+              ))
+          })
+          return out
+        })
+      })
 
     const service: Store.StoreService = {
       createJob: (job) => Effect.suspend(() => submit<Store.Created>(Rows.createWrite(job))),
@@ -120,7 +175,12 @@ export const make = (
       unfinishedJobs: Reads.unfinishedJobs(sql, dialect),
       purge: (before) => Effect.suspend(() => submit<number>(Rows.purgeWrite(before)))
     }
-    return service
+    return Store.withBatches(service, {
+      recordDispatches: (ds) => submitMany<Store.Dispatched, void>(ds, Rows.dispatchWrite),
+      recordStarts: (ss) => submitMany<Store.Start, void>(ss, (s) => Rows.startWrite(s.ref, s.at)),
+      recordEnds: (es) => submitMany<Store.Ended, boolean>(es, Rows.endWrite),
+      finishJobs: (fs) => submitMany<Store.Finish, void>(fs, (f) => Rows.finishWrite(f.id, f.state, f.at, f.reason))
+    })
   })
 
 /** The store as the core `Store` service, on the `SqlClient` the layer is given. */

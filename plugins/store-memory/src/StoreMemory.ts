@@ -19,7 +19,8 @@
  * @since 0.1.0
  */
 import { Errors, Job, JobState, Names, Outcome, Store } from "@orchestra/core"
-import { Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import * as Checks from "./internal/checks.js"
 
 const StoreError = Errors.StoreError
 type StoreError = Errors.StoreError
@@ -62,30 +63,70 @@ interface StoredJob {
 const invalid = (operation: string) => (e: ParseResult.ParseError) =>
   new StoreError({ operation, message: `invalid input: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
 
-const encodeNewJob = Schema.encode(Schema.Struct({
+const NewJobInput = Schema.Struct({
   request: Job.JobRequest,
   targets: Schema.Array(Names.PlayerName),
   targetLabels: Schema.Record({ key: Schema.String, value: Job.Labels }),
   createdAt: Schema.Number
-}))
-const encodeDispatch = Schema.encode(Schema.Struct({ ref: Names.TaskRef, player: Names.PlayerName, at: Schema.Number }))
-const encodeStart = Schema.encode(Schema.Struct({ ref: Names.TaskRef, at: Schema.Number }))
-const encodeEnd = Schema.encode(Schema.Struct({
-  ref: Names.TaskRef,
-  player: Names.PlayerName,
-  outcome: Outcome.Outcome,
-  response: Job.Response,
-  log: Schema.optional(Schema.String),
-  startedAt: Schema.optional(Schema.Number),
-  finishedAt: Schema.Number
-}))
-const encodeFinish = Schema.encode(Schema.Struct({
-  id: Names.JobId,
-  state: JobState.FinishedJobState,
-  at: Schema.Number,
-  reason: Schema.optional(Schema.String)
-}))
-const decodeRecord = Schema.decodeUnknown(Job.JobRecord)
+})
+
+/**
+ * Check an input against its schema and give its encoded form: inputs the
+ * fast checks accept are their own encoded form (the schemas below have no
+ * transformations); any other goes through the schema, which rejects it
+ * with the reason or encodes it.
+ */
+const checked = <A, I>(schema: Schema.Schema<A, I>, operation: string, fast: (a: A) => boolean) => {
+  const encode = Schema.encodeEither(schema)
+  return (a: A): Either.Either<I, StoreError> =>
+    fast(a) ? Either.right(a as unknown as I) : Either.mapLeft(encode(a), invalid(operation))
+}
+
+/**
+ * A `JobRequest` instance was checked when it was made and its schema has no
+ * transformations, so its encoded form is itself (the SQL store relies on
+ * the same, and a test holds it).
+ */
+const encodeNewJob = checked(NewJobInput, "createJob", (j) =>
+  j.request instanceof Job.JobRequest && Checks.isPlayerNames(j.targets) && Checks.isTargetLabels(j.targetLabels) &&
+  typeof j.createdAt === "number")
+const encodeDispatch = checked(
+  Schema.Struct({ ref: Names.TaskRef, player: Names.PlayerName, at: Schema.Number }),
+  "recordDispatch",
+  (d) => Checks.isTaskRef(d.ref) && Checks.isPlayerName(d.player) && typeof d.at === "number"
+)
+const encodeStart = checked(
+  Schema.Struct({ ref: Names.TaskRef, at: Schema.Number }),
+  "recordStart",
+  (s) => Checks.isTaskRef(s.ref) && typeof s.at === "number"
+)
+const encodeEnd = checked(
+  Schema.Struct({
+    ref: Names.TaskRef,
+    player: Names.PlayerName,
+    outcome: Outcome.Outcome,
+    response: Job.Response,
+    log: Schema.optional(Schema.String),
+    startedAt: Schema.optional(Schema.Number),
+    finishedAt: Schema.Number
+  }),
+  "recordEnd",
+  (e) =>
+    Checks.isTaskRef(e.ref) && Checks.isPlayerName(e.player) && Checks.isOutcome(e.outcome) && Checks.isJsonObject(e.response) &&
+    Checks.isOptionalString(e.log) && Checks.isOptionalNumber(e.startedAt) && typeof e.finishedAt === "number"
+)
+const encodeFinish = checked(
+  Schema.Struct({
+    id: Names.JobId,
+    state: JobState.FinishedJobState,
+    at: Schema.Number,
+    reason: Schema.optional(Schema.String)
+  }),
+  "finishJob",
+  (f) => Checks.isJobIdValue(f.id) && Checks.isFinishedState(f.state) && typeof f.at === "number" && Checks.isOptionalString(f.reason)
+)
+/** The core decoder: fast for records of the usual shape, the schema otherwise. */
+const decodeRecord = Store.decodeRecord
 const decodeQuery = Schema.decodeUnknown(Store.JobQuery)
 
 const refKey = (key: string, attempt: number) => `${key}\u0000${attempt}`
@@ -130,14 +171,77 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
       (e) => new StoreError({ operation, message: `job ${j.id} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
     )
 
+  type Encoded<F> = F extends (a: never) => Either.Either<infer I, StoreError> ? I : never
+
+  const dispatch = (e: Encoded<typeof encodeDispatch>): void => {
+    const j = jobs.get(e.ref.job)
+    if (j === undefined) return
+    const k = refKey(e.ref.key, e.ref.attempt)
+    const a = j.attempts.get(k)
+    if (a === undefined) {
+      j.attempts.set(k, {
+        key: e.ref.key,
+        attempt: e.ref.attempt,
+        player: e.player,
+        dispatchedAt: e.at,
+        startedAt: undefined,
+        result: undefined
+      })
+    } else if (a.dispatchedAt === undefined) {
+      a.player = e.player
+      a.dispatchedAt = e.at
+    }
+  }
+
+  const start = (e: Encoded<typeof encodeStart>): void => {
+    const a = jobs.get(e.ref.job)?.attempts.get(refKey(e.ref.key, e.ref.attempt))
+    if (a !== undefined && a.startedAt === undefined) a.startedAt = e.at
+  }
+
+  const end = (e: Encoded<typeof encodeEnd>): boolean => {
+    const j = jobs.get(e.ref.job)
+    if (j === undefined) return false
+    const k = refKey(e.ref.key, e.ref.attempt)
+    let a = j.attempts.get(k)
+    if (a === undefined) {
+      a = {
+        key: e.ref.key,
+        attempt: e.ref.attempt,
+        player: e.player,
+        dispatchedAt: undefined,
+        startedAt: e.startedAt,
+        result: undefined
+      }
+      j.attempts.set(k, a)
+    }
+    if (a.result !== undefined) return false
+    a.result = {
+      outcome: e.outcome,
+      response: JSON.stringify(e.response),
+      log: e.log,
+      startedAt: e.startedAt,
+      finishedAt: e.finishedAt,
+      seq: ++lastSeq
+    }
+    return true
+  }
+
+  const finish = (e: Encoded<typeof encodeFinish>): void => {
+    const j = jobs.get(e.id)
+    if (j === undefined || j.state !== "PENDING") return
+    j.state = e.state
+    j.finishedAt = e.at
+    j.reason = e.reason
+  }
+
   const service: Store.StoreService = {
     createJob: (job) =>
       Effect.map(
-        Effect.mapError(encodeNewJob({ ...job, targetLabels: job.targetLabels ?? {} }), invalid("createJob")),
+        encodeNewJob({ ...job, targetLabels: job.targetLabels ?? {} }),
         (e): Store.Created => {
           const key = job.request.idempotencyKey
           const known = key === undefined ? undefined : byKey.get(key)
-          if (known !== undefined) return { id: Names.jobId(known), existing: true }
+          if (known !== undefined) return { id: known as Names.JobId, existing: true }
           const id = ++lastId
           jobs.set(id, {
             id,
@@ -155,74 +259,14 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
             attempts: new Map()
           })
           if (key !== undefined) byKey.set(key, id)
-          return { id: Names.jobId(id), existing: false }
+          return { id: id as Names.JobId, existing: false }
         }
       ),
 
-    recordDispatch: (d) =>
-      Effect.map(Effect.mapError(encodeDispatch(d), invalid("recordDispatch")), (e) => {
-        const j = jobs.get(e.ref.job)
-        if (j === undefined) return
-        const k = refKey(e.ref.key, e.ref.attempt)
-        const a = j.attempts.get(k)
-        if (a === undefined) {
-          j.attempts.set(k, {
-            key: e.ref.key,
-            attempt: e.ref.attempt,
-            player: e.player,
-            dispatchedAt: e.at,
-            startedAt: undefined,
-            result: undefined
-          })
-        } else if (a.dispatchedAt === undefined) {
-          a.player = e.player
-          a.dispatchedAt = e.at
-        }
-      }),
-
-    recordStart: (ref, at) =>
-      Effect.map(Effect.mapError(encodeStart({ ref, at }), invalid("recordStart")), (e) => {
-        const a = jobs.get(e.ref.job)?.attempts.get(refKey(e.ref.key, e.ref.attempt))
-        if (a !== undefined && a.startedAt === undefined) a.startedAt = e.at
-      }),
-
-    recordEnd: (ended) =>
-      Effect.map(Effect.mapError(encodeEnd(ended), invalid("recordEnd")), (e) => {
-        const j = jobs.get(e.ref.job)
-        if (j === undefined) return false
-        const k = refKey(e.ref.key, e.ref.attempt)
-        let a = j.attempts.get(k)
-        if (a === undefined) {
-          a = {
-            key: e.ref.key,
-            attempt: e.ref.attempt,
-            player: e.player,
-            dispatchedAt: undefined,
-            startedAt: e.startedAt,
-            result: undefined
-          }
-          j.attempts.set(k, a)
-        }
-        if (a.result !== undefined) return false
-        a.result = {
-          outcome: e.outcome,
-          response: JSON.stringify(e.response),
-          log: e.log,
-          startedAt: e.startedAt,
-          finishedAt: e.finishedAt,
-          seq: ++lastSeq
-        }
-        return true
-      }),
-
-    finishJob: (id, state, at, reason) =>
-      Effect.map(Effect.mapError(encodeFinish({ id, state, at, reason }), invalid("finishJob")), (e) => {
-        const j = jobs.get(e.id)
-        if (j === undefined || j.state !== "PENDING") return
-        j.state = e.state
-        j.finishedAt = e.at
-        j.reason = e.reason
-      }),
+    recordDispatch: (d) => Effect.suspend(() => Either.map(encodeDispatch(d), dispatch)),
+    recordStart: (ref, at) => Effect.suspend(() => Either.map(encodeStart({ ref, at }), start)),
+    recordEnd: (ended) => Effect.suspend(() => Either.map(encodeEnd(ended), end)),
+    finishJob: (id, state, at, reason) => Effect.suspend(() => Either.map(encodeFinish({ id, state, at, reason }), finish)),
 
     getJob: (id) =>
       Effect.suspend(() => {
@@ -250,7 +294,7 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
             break
           }
           page.push({
-            id: Names.jobId(j.id),
+            id: j.id as Names.JobId,
             score: j.score,
             policy: j.policy,
             state: j.state as JobState.JobState,
@@ -279,7 +323,13 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
         return n
       })
   }
-  return service
+  return Store.withBatches(service, {
+    recordDispatches: (ds) => Effect.sync(() => ds.map((d) => Either.map(encodeDispatch(d), dispatch))),
+    recordStarts: (ss) => Effect.sync(() => ss.map((x) => Either.map(encodeStart(x), start))),
+    recordEnds: (es) => Effect.sync(() => es.map((x) => Either.map(encodeEnd(x), end))),
+    finishJobs: (fs) =>
+      Effect.sync(() => fs.map((f) => Either.map(encodeFinish({ id: f.id, state: f.state, at: f.at, reason: f.reason }), finish)))
+  })
 })
 
 /** The store as the core `Store` service: a fresh, empty store per layer build. */

@@ -22,6 +22,11 @@
  * result: FULL is the default. Group commit makes it cheap: one fsync per
  * batch, however many writes the batch holds.
  *
+ * Writes are applied on a thread of their own (`internal/writerThread.ts`)
+ * with its own connection, so a commit's fsync never blocks the event loop
+ * and group commit really groups; reads use a connection on the caller's
+ * thread (WAL: they see the last commit and never wait for the writer).
+ *
  * A busy timeout (5 s) makes a second process reading the file (the
  * `sqlite3` shell, a backup) wait instead of failing. One conductor owns a
  * SQLite store; sharing a store between conductors is what PostgreSQL is for.
@@ -38,6 +43,7 @@ import type { Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { dialect } from "./internal/dialect.js"
+import * as WriterThread from "./internal/writerThread.js"
 
 const StoreError = Errors.StoreError
 type StoreError = Errors.StoreError
@@ -89,7 +95,10 @@ export const make = (config: unknown, options: Options = {}): Effect.Effect<Stor
       yield* client.unsafe(`PRAGMA synchronous = ${cfg.synchronous}`)
     })
     yield* Effect.catchTag(setup, "SqlError", (e) => Effect.fail(openError(`cannot set up ${file}: ${describe(e.cause)}`)))
-    return yield* SqlStore.make(dialect, options).pipe(Effect.provideService(SqlClient, client))
+    // Migrate on this connection first, then hand writes to the writer thread; this one reads.
+    yield* SqlStore.migrate(dialect).pipe(Effect.provideService(SqlClient, client))
+    const runBatch = yield* WriterThread.start({ filename: file, synchronous: cfg.synchronous, busyTimeoutMs: cfg.busyTimeoutMs })
+    return yield* SqlStore.make(dialect, { ...options, runBatch }).pipe(Effect.provideService(SqlClient, client))
   })
 
 /** The store as the core `Store` service. */

@@ -18,7 +18,10 @@
  *   player; a later dispatch sets its player and `dispatchedAt`;
  * - `seq` increases in the order results were recorded (not necessarily
  *   dense);
- * - invalid input fails its own call with a `StoreError` and nothing else.
+ * - invalid input fails its own call with a `StoreError` and nothing else;
+ * - batch methods, when a store has them, do what the single-write method
+ *   does for each item, each item with its own result, and they are
+ *   non-enumerable (a wrapper made by spreading the store has none).
  *
  * @since 0.1.0
  */
@@ -801,6 +804,97 @@ export const storeSuite = (name: string, make: MakeStore): void => {
         expect((yield* get(store, id)).state).toBe("PENDING")
         expect((yield* get(store, id)).attempts).toEqual([])
         expect((yield* store.listJobs({ limit: 1000 })).jobs.length).toBe(3)
+      }))
+    // ---- batches (optional) ------------------------------------------------------
+
+    it.scopedLive("batch methods, if any, are non-enumerable: a spread wrapper has none and falls back to single writes", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const names = ["recordDispatches", "recordStarts", "recordEnds", "finishJobs"] as const
+        const present = names.filter((n) => store[n] !== undefined)
+        // all or none
+        expect(present.length === 0 || present.length === names.length).toBe(true)
+        for (const n of names) expect(Object.keys(store)).not.toContain(n)
+        const wrapped: Store.StoreService = { ...store }
+        for (const n of names) expect(wrapped[n]).toBeUndefined()
+      }))
+
+    it.scopedLive("batches record what the single writes record, each item with its own result", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        if (store.recordEnds === undefined || store.recordDispatches === undefined || store.recordStarts === undefined ||
+          store.finishJobs === undefined) return
+        const jobs = yield* Effect.all(Array.from({ length: 120 }, (_, i) => store.createJob(newJob({}, ["a", "b"], i))), {
+          concurrency: "unbounded"
+        })
+        const ghost = (Math.max(...jobs.map((j) => j.id)) + 1000) as JobId
+        // dispatches: every job's task on "a", one duplicate (first wins), one unknown job, one invalid
+        const dispatched = yield* store.recordDispatches([
+          ...jobs.map(({ id }) => ({ ref: ref(id), player: p("a"), at: 10 })),
+          { ref: ref(jobs[0]!.id), player: p("b"), at: 99 },
+          { ref: ref(ghost), player: p("a"), at: 10 },
+          { ref: ref(jobs[1]!.id), player: "no/such player" as PlayerName, at: 10 }
+        ])
+        expect(dispatched.length).toBe(jobs.length + 3)
+        expect(dispatched.slice(0, jobs.length + 2).every(Either.isRight)).toBe(true)
+        const badDispatch = dispatched[jobs.length + 2]!
+        expect(Either.isLeft(badDispatch) && badDispatch.left.operation).toBe("recordDispatch")
+        const started = yield* store.recordStarts([
+          ...jobs.map(({ id }) => ({ ref: ref(id), at: 20 })),
+          { ref: ref(jobs[2]!.id, "0", 7), at: 20 }
+        ])
+        expect(started.every(Either.isRight)).toBe(true)
+        // ends: each result twice in one batch (the first wins), an unknown job, an invalid outcome
+        const ends = yield* store.recordEnds([
+          ...jobs.map(({ id }, i) => ended(ref(id), "a", i % 2 === 0 ? "OK" : "FAIL", { i }, { finishedAt: 30 })),
+          ...jobs.map(({ id }) => ended(ref(id), "a", "TIMEOUT", { late: true })),
+          ended(ref(ghost), "a", "OK"),
+          { ...ended(ref(jobs[3]!.id), "a", "OK"), outcome: "MAYBE" as Store.Ended["outcome"] }
+        ])
+        expect(ends.length).toBe(2 * jobs.length + 2)
+        expect(ends.slice(0, jobs.length).map((e) => Either.isRight(e) && e.right)).toEqual(jobs.map(() => true))
+        expect(ends.slice(jobs.length, 2 * jobs.length).map((e) => Either.isRight(e) && e.right)).toEqual(jobs.map(() => false))
+        expect(ends[2 * jobs.length]).toEqual(Either.right(false))
+        const badEnd = ends[2 * jobs.length + 1]!
+        expect(Either.isLeft(badEnd) && badEnd.left.operation).toBe("recordEnd")
+        // a later single-write of the same attempt loses too
+        expect(yield* store.recordEnd(ended(ref(jobs[0]!.id), "a", "FAIL"))).toBe(false)
+        const finished = yield* store.finishJobs([
+          ...jobs.map(({ id }, i) => ({ id, state: (i % 2 === 0 ? "OK" : "FAIL") as JobState.FinishedJobState, at: 40 })),
+          { id: jobs[0]!.id, state: "FAIL" as const, at: 41, reason: "too late" },
+          { id: jobs[1]!.id, state: "PENDING" as JobState.FinishedJobState, at: 41 }
+        ])
+        expect(finished.slice(0, jobs.length + 1).every(Either.isRight)).toBe(true)
+        const badFinish = finished[jobs.length + 1]!
+        expect(Either.isLeft(badFinish) && badFinish.left.operation).toBe("finishJob")
+        let lastSeq = -1
+        for (const [i, { id }] of jobs.entries()) {
+          const record = yield* get(store, id)
+          expect(record.state).toBe(i % 2 === 0 ? "OK" : "FAIL")
+          expect(record.finishedAt).toBe(40)
+          expect(record.reason).toBeUndefined()
+          expect(record.attempts.length).toBe(1)
+          const a = record.attempts[0]!
+          expect([a.player, a.dispatchedAt, a.startedAt, a.finishedAt]).toEqual(["a", 10, 20, 30])
+          expect(a.outcome).toBe(i % 2 === 0 ? "OK" : "FAIL")
+          expect(a.response).toEqual({ i })
+          // seq follows the order of the batch
+          expect(a.seq!).toBeGreaterThan(lastSeq)
+          lastSeq = a.seq!
+        }
+        expect(yield* store.getJob(ghost)).toEqual(Option.none())
+        expect(yield* store.unfinishedJobs).toEqual([])
+      }))
+
+    it.scopedLive("an empty batch is an empty result", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        if (store.recordEnds === undefined || store.recordDispatches === undefined || store.recordStarts === undefined ||
+          store.finishJobs === undefined) return
+        expect(yield* store.recordDispatches([])).toEqual([])
+        expect(yield* store.recordStarts([])).toEqual([])
+        expect(yield* store.recordEnds([])).toEqual([])
+        expect(yield* store.finishJobs([])).toEqual([])
       }))
   })
 }

@@ -11,7 +11,8 @@ import type { Job, Names } from "@orchestra/core"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import type { SqlDialect } from "../SqlDialect.js"
 import type { AttemptRow, JobRow, SummaryRow } from "./rows.js"
-import { ATTEMPT_SELECT, JOB_COLUMNS, num, toRecord, toSummary } from "./rows.js"
+import type { JobWithAttemptRow } from "./rows.js"
+import { ATTEMPT_SELECT, JOB_COLUMNS, JOB_WITH_ATTEMPTS_SELECT, jobRowOf, num, toRecord, toSummary } from "./rows.js"
 
 const StoreError = Errors.StoreError
 type StoreError = Errors.StoreError
@@ -19,27 +20,29 @@ type StoreError = Errors.StoreError
 const storeError = (operation: string) => (e: SqlError) =>
   new StoreError({ operation, message: `${e.message}: ${String((e.cause as { message?: unknown } | undefined)?.message ?? e.cause)}` })
 
+const getJobText = new WeakMap<SqlDialect, string>()
+
 export const getJob = (
   sql: SqlClient,
   dialect: SqlDialect,
   id: Names.JobId
-): Effect.Effect<Option.Option<Job.JobRecord>, StoreError> =>
-  dialect.readTransaction(
-    sql,
-    Effect.gen(function*() {
-      const jobs = yield* sql<JobRow>`SELECT ${sql.literal(JOB_COLUMNS)} FROM orchestra_jobs WHERE id = ${id}`
-      const job = jobs[0]
-      if (job === undefined) return Option.none()
-      const attempts = yield* sql<AttemptRow>`${sql.literal(ATTEMPT_SELECT)} WHERE a.job_id = ${id} ORDER BY a.ord`
-      return Option.some([job, attempts] as const)
-    })
-  ).pipe(
+): Effect.Effect<Option.Option<Job.JobRecord>, StoreError> => {
+  let text = getJobText.get(dialect)
+  if (text === undefined) {
+    text = `${JOB_WITH_ATTEMPTS_SELECT} WHERE j.id = ${dialect.placeholder(1, "integer")} ORDER BY a.ord`
+    getJobText.set(dialect, text)
+  }
+  // One statement: one consistent snapshot without a transaction (this is the read behind every status poll).
+  return sql.unsafe<JobWithAttemptRow>(text, [id]).pipe(
     Effect.mapError(storeError("getJob")),
-    Effect.flatMap(Option.match({
-      onNone: () => Effect.succeed(Option.none<Job.JobRecord>()),
-      onSome: ([job, attempts]) => Effect.map(toRecord("getJob", job, attempts), Option.some)
-    }))
+    Effect.flatMap((rows) => {
+      const first = rows[0]
+      if (first === undefined) return Effect.succeed(Option.none<Job.JobRecord>())
+      const attempts = first.job_id === null || first.job_id === undefined ? [] : rows
+      return Effect.map(toRecord("getJob", jobRowOf(first), attempts), Option.some)
+    })
   )
+}
 
 const decodeQuery = Schema.decodeUnknown(Store.JobQuery)
 

@@ -7,6 +7,7 @@
  */
 import { Errors, Job, JobState, Names, Outcome, Store } from "@orchestra/core"
 import { Effect, Either, ParseResult, Schema } from "effect"
+import * as Checks from "./checks.js"
 
 const StoreError = Errors.StoreError
 type StoreError = Errors.StoreError
@@ -74,15 +75,32 @@ export const operationOf = (w: Write): string => {
 const invalid = (operation: string) => (e: ParseResult.ParseError) =>
   new StoreError({ operation, message: `invalid input: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
 
+/**
+ * Check an input against its schema and give its encoded form: inputs the
+ * fast checks accept (`checks.ts`: only what the schema accepts) are their
+ * own encoded form, as these schemas have no transformations; any other
+ * goes through the schema, which rejects it with the reason or encodes it.
+ * A write is checked in its caller's fiber, so a bad one fails alone.
+ */
+const checked = <A, I>(schema: Schema.Schema<A, I>, operation: string, fast: (a: A) => boolean) => {
+  const encode = Schema.encodeEither(schema)
+  return (a: A): Either.Either<I, StoreError> =>
+    fast(a) ? Either.right(a as unknown as I) : Either.mapLeft(encode(a), invalid(operation))
+}
+
 const NewJobInput = Schema.Struct({
   request: Job.JobRequest,
   targets: Schema.Array(Names.PlayerName),
   targetLabels: Schema.Record({ key: Schema.String, value: Job.Labels }),
   createdAt: Schema.Number
 })
-const encodeNewJob = Schema.encodeEither(NewJobInput)
+const encodeNewJob = checked(NewJobInput, "createJob", () => false)
 const TargetsInput = NewJobInput.pick("targets", "targetLabels", "createdAt")
-const encodeTargets = Schema.encodeEither(TargetsInput)
+const encodeTargets = checked(
+  TargetsInput,
+  "createJob",
+  (t) => Checks.isPlayerNames(t.targets) && Checks.isTargetLabels(t.targetLabels) && typeof t.createdAt === "number"
+)
 
 /**
  * The encoded JSON of a request. A `JobRequest` instance was checked when
@@ -90,7 +108,7 @@ const encodeTargets = Schema.encodeEither(TargetsInput)
  * so its encoded form is its own JSON: this skips checking it again, which
  * is most of the cost of a create. Anything else goes through the schema.
  */
-const requestJson = (job: Store.NewJob): Either.Either<{ readonly request: string; readonly rest: typeof TargetsInput.Encoded }, ParseResult.ParseError> => {
+const requestJson = (job: Store.NewJob): Either.Either<{ readonly request: string; readonly rest: typeof TargetsInput.Encoded }, StoreError> => {
   const targets = { targets: job.targets, targetLabels: job.targetLabels ?? {}, createdAt: job.createdAt }
   return job.request instanceof Job.JobRequest ?
     Either.map(encodeTargets(targets), (rest) => ({ request: JSON.stringify(job.request), rest })) :
@@ -108,10 +126,13 @@ export const createWrite = (job: Store.NewJob): Either.Either<Write, StoreError>
     targetsJson: JSON.stringify(rest.targets),
     targetLabels: JSON.stringify(rest.targetLabels),
     createdAt: rest.createdAt
-  })).pipe(Either.mapLeft(invalid("createJob")))
+  }))
 
-const DispatchInput = Schema.Struct({ ref: Names.TaskRef, player: Names.PlayerName, at: Schema.Number })
-const encodeDispatch = Schema.encodeEither(DispatchInput)
+const encodeDispatch = checked(
+  Schema.Struct({ ref: Names.TaskRef, player: Names.PlayerName, at: Schema.Number }),
+  "recordDispatch",
+  (d) => Checks.isTaskRef(d.ref) && Checks.isPlayerName(d.player) && typeof d.at === "number"
+)
 
 export const dispatchWrite = (d: Store.Dispatched): Either.Either<Write, StoreError> =>
   Either.map(encodeDispatch(d), (e) => ({
@@ -121,10 +142,13 @@ export const dispatchWrite = (d: Store.Dispatched): Either.Either<Write, StoreEr
     attempt: e.ref.attempt,
     player: e.player,
     at: e.at
-  })).pipe(Either.mapLeft(invalid("recordDispatch")))
+  }))
 
-const StartInput = Schema.Struct({ ref: Names.TaskRef, at: Schema.Number })
-const encodeStart = Schema.encodeEither(StartInput)
+const encodeStart = checked(
+  Schema.Struct({ ref: Names.TaskRef, at: Schema.Number }),
+  "recordStart",
+  (s) => Checks.isTaskRef(s.ref) && typeof s.at === "number"
+)
 
 export const startWrite = (ref: Names.TaskRef, at: number): Either.Either<Write, StoreError> =>
   Either.map(encodeStart({ ref, at }), (e) => ({
@@ -133,18 +157,23 @@ export const startWrite = (ref: Names.TaskRef, at: number): Either.Either<Write,
     key: e.ref.key,
     attempt: e.ref.attempt,
     at: e.at
-  })).pipe(Either.mapLeft(invalid("recordStart")))
+  }))
 
-const EndInput = Schema.Struct({
-  ref: Names.TaskRef,
-  player: Names.PlayerName,
-  outcome: Outcome.Outcome,
-  response: Job.Response,
-  log: Schema.optional(Schema.String),
-  startedAt: Schema.optional(Schema.Number),
-  finishedAt: Schema.Number
-})
-const encodeEnd = Schema.encodeEither(EndInput)
+const encodeEnd = checked(
+  Schema.Struct({
+    ref: Names.TaskRef,
+    player: Names.PlayerName,
+    outcome: Outcome.Outcome,
+    response: Job.Response,
+    log: Schema.optional(Schema.String),
+    startedAt: Schema.optional(Schema.Number),
+    finishedAt: Schema.Number
+  }),
+  "recordEnd",
+  (e) =>
+    Checks.isTaskRef(e.ref) && Checks.isPlayerName(e.player) && Checks.isOutcome(e.outcome) && Checks.isJsonObject(e.response) &&
+    Checks.isOptionalString(e.log) && Checks.isOptionalNumber(e.startedAt) && typeof e.finishedAt === "number"
+)
 
 export const endWrite = (ended: Store.Ended): Either.Either<Write, StoreError> =>
   Either.map(encodeEnd(ended), (e) => ({
@@ -158,15 +187,18 @@ export const endWrite = (ended: Store.Ended): Either.Either<Write, StoreError> =
     log: e.log ?? null,
     startedAt: e.startedAt ?? null,
     finishedAt: e.finishedAt
-  })).pipe(Either.mapLeft(invalid("recordEnd")))
+  }))
 
-const FinishInput = Schema.Struct({
-  id: Names.JobId,
-  state: JobState.FinishedJobState,
-  at: Schema.Number,
-  reason: Schema.optional(Schema.String)
-})
-const encodeFinish = Schema.encodeEither(FinishInput)
+const encodeFinish = checked(
+  Schema.Struct({
+    id: Names.JobId,
+    state: JobState.FinishedJobState,
+    at: Schema.Number,
+    reason: Schema.optional(Schema.String)
+  }),
+  "finishJob",
+  (f) => Checks.isJobIdValue(f.id) && Checks.isFinishedState(f.state) && typeof f.at === "number" && Checks.isOptionalString(f.reason)
+)
 
 export const finishWrite = (
   id: Names.JobId,
@@ -180,7 +212,7 @@ export const finishWrite = (
     state: e.state,
     at: e.at,
     reason: e.reason ?? null
-  })).pipe(Either.mapLeft(invalid("finishJob")))
+  }))
 
 export const purgeWrite = (before: number): Either.Either<Write, StoreError> =>
   Number.isNaN(before)
@@ -225,6 +257,45 @@ export const ATTEMPT_SELECT = `SELECT a.job_id AS job_id, a.task_key AS task_key
   FROM orchestra_attempts a
   LEFT JOIN orchestra_results r ON r.job_id = a.job_id AND r.task_key = a.task_key AND r.attempt = a.attempt`
 
+/**
+ * One job and its attempts in one statement (one snapshot, no transaction):
+ * a row per attempt, in dispatch order, the job's columns (`j_*`) on each;
+ * a job without attempts is one row whose attempt columns are NULL.
+ */
+export const JOB_WITH_ATTEMPTS_SELECT = `SELECT j.id AS j_id, j.request AS j_request, j.targets AS j_targets,
+  j.target_labels AS j_target_labels, j.state AS j_state, j.created_at AS j_created_at, j.finished_at AS j_finished_at,
+  j.reason AS j_reason,
+  a.job_id AS job_id, a.task_key AS task_key, a.attempt AS attempt, a.player AS player,
+  a.dispatched_at AS dispatched_at, a.started_at AS a_started, r.started_at AS r_started, r.finished_at AS finished_at,
+  r.outcome AS outcome, r.response AS response, r.log AS log, r.seq AS seq
+  FROM orchestra_jobs j
+  LEFT JOIN orchestra_attempts a ON a.job_id = j.id
+  LEFT JOIN orchestra_results r ON r.job_id = a.job_id AND r.task_key = a.task_key AND r.attempt = a.attempt`
+
+/** A row of {@link JOB_WITH_ATTEMPTS_SELECT}. */
+export interface JobWithAttemptRow extends AttemptRow {
+  readonly j_id: unknown
+  readonly j_request: unknown
+  readonly j_targets: unknown
+  readonly j_target_labels: unknown
+  readonly j_state: unknown
+  readonly j_created_at: unknown
+  readonly j_finished_at: unknown
+  readonly j_reason: unknown
+}
+
+/** The job row of a {@link JOB_WITH_ATTEMPTS_SELECT} row. */
+export const jobRowOf = (r: JobWithAttemptRow): JobRow => ({
+  id: r.j_id,
+  request: r.j_request,
+  targets: r.j_targets,
+  target_labels: r.j_target_labels,
+  state: r.j_state,
+  created_at: r.j_created_at,
+  finished_at: r.j_finished_at,
+  reason: r.j_reason
+})
+
 /** A number column (PostgreSQL returns BIGINT as a string); SQL NULL is absent. */
 export const num = (u: unknown): number | undefined =>
   u === null || u === undefined ? undefined : typeof u === "number" ? u : Number(u)
@@ -234,7 +305,8 @@ export const json = (u: unknown): unknown => (typeof u === "string" ? JSON.parse
 
 const str = (u: unknown): string | undefined => (u === null || u === undefined ? undefined : String(u))
 
-const decodeRecord = Schema.decodeUnknown(Job.JobRecord)
+/** The core decoder: fast for records of the usual shape, the schema otherwise. */
+const decodeRecord = Store.decodeRecord
 
 const attemptEncoded = (r: AttemptRow) => {
   const startedAt = num(r.a_started) ?? num(r.r_started)

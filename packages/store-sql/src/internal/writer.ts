@@ -42,6 +42,8 @@ export interface WriterOptions<W> {
 
 export interface Writer<W> {
   readonly submit: (write: W) => Effect.Effect<unknown, StoreError>
+  /** Submit several writes at once; each gets its own result (they usually commit in one transaction). */
+  readonly submitMany: (writes: ReadonlyArray<W>) => Effect.Effect<ReadonlyArray<Exit.Exit<unknown, StoreError>>>
 }
 
 interface Pending<W> {
@@ -133,6 +135,32 @@ export const make = <W>(options: WriterOptions<W>): Effect.Effect<Writer<W>, nev
             return
           }
           pending.push({ write, resume })
+          signal()
+        }),
+      submitMany: (writes) =>
+        Effect.async<ReadonlyArray<Exit.Exit<unknown, StoreError>>>((resume) => {
+          const out = new Array<Exit.Exit<unknown, StoreError>>(writes.length)
+          if (writes.length === 0) {
+            resume(Effect.succeed(out))
+            return
+          }
+          if (closed) {
+            for (let i = 0; i < writes.length; i++) {
+              out[i] = Exit.fail(new StoreError({ operation: options.operation(writes[i]!), message: "the store is closed" }))
+            }
+            resume(Effect.succeed(out))
+            return
+          }
+          let left = writes.length
+          writes.forEach((write, i) => {
+            pending.push({
+              write,
+              resume: (exit) => {
+                out[i] = exit
+                if (--left === 0) resume(Effect.succeed(out))
+              }
+            })
+          })
           signal()
         })
     }

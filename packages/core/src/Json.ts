@@ -55,11 +55,14 @@ export const isJsonObject = (u: unknown): u is JsonObject =>
 export const Json: Schema.Schema<Json> = Schema.declare(isJson, {
   identifier: "Json",
   description: "a JSON value",
-  jsonSchema: {}
+  jsonSchema: {},
+  arbitrary: () => (fc) => fc.jsonValue({ maxDepth: 3 }) as unknown as import("effect").FastCheck.Arbitrary<Json>
 })
 
 export const JsonObject: Schema.Schema<JsonObject> = Schema.declare(isJsonObject, {
   identifier: "JsonObject",
   description: "a JSON object",
-  jsonSchema: { type: "object" }
+  jsonSchema: { type: "object" },
+  arbitrary: () => (fc) =>
+    fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }) as unknown as import("effect").FastCheck.Arbitrary<JsonObject>
 })

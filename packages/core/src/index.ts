@@ -8,6 +8,7 @@
  */
 export * as Catalog from "./Catalog.js"
 export * as Errors from "./Errors.js"
+export * as Inbox from "./Inbox.js"
 export * as Job from "./Job.js"
 export * as JobState from "./JobState.js"
 export * as Json from "./Json.js"

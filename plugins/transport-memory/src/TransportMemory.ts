@@ -14,8 +14,8 @@
  * @since 0.1.0
  */
 import { Errors, Protocol, Transport } from "@orchestra/core"
+import { Inbox as CoreInbox } from "@orchestra/core"
 import { Clock, Context, Deferred, Effect, Exit, FiberId, FiberSet, Layer, Schema, Scope } from "effect"
-import { Inbox } from "./internal/Inbox.js"
 
 /** How long a session function may run on after its session closed, before it is interrupted. */
 const SESSION_GRACE_MS = 2000
@@ -39,8 +39,8 @@ export const nameOf = (address: string): string => (address.startsWith("memory:/
 
 /** The two directions of one session. */
 class Link {
-  readonly toConductor = new Inbox<Protocol.FromPlayer>()
-  readonly toPlayer = new Inbox<Protocol.ToPlayer>()
+  readonly toConductor = new CoreInbox.Inbox<Protocol.FromPlayer>()
+  readonly toPlayer = new CoreInbox.Inbox<Protocol.ToPlayer>()
   readonly closedD = Deferred.unsafeMake<void>(FiberId.none)
   private closed_ = false
 

@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import { Errors, Protocol, Transport } from "@orchestra/core"
+import { Inbox as CoreInbox } from "@orchestra/core"
 import { Deferred, Effect, Exit, FiberId, FiberSet, Layer, Scope } from "effect"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -29,7 +30,6 @@ import * as Config from "./Config.js"
 import * as Frame from "./Frame.js"
 import type { CloseInfo, CloseKind } from "./internal/Connection.js"
 import { Connection, describeSocketError } from "./internal/Connection.js"
-import { Inbox } from "./internal/Inbox.js"
 
 /** Payload bytes (plus a per-message allowance) waiting for a slow consumer before the connection stops reading. */
 const INBOX_HIGH_WATER = 4 * 1024 * 1024
@@ -150,7 +150,7 @@ export const makeConductor = (
       let player: string | undefined
       const helloD = Deferred.unsafeMake<Protocol.Hello, CloseInfo>(FiberId.none)
       const closedD = Deferred.unsafeMake<CloseInfo>(FiberId.none)
-      const inbox: Inbox<Protocol.FromPlayer> = new Inbox(
+      const inbox: CoreInbox.Inbox<Protocol.FromPlayer> = new CoreInbox.Inbox(
         INBOX_HIGH_WATER,
         () => conn.pauseReading(),
         () => conn.resumeReading()
@@ -382,7 +382,7 @@ export const parseAddress = (address: string): Effect.Effect<{ readonly host: st
 
 interface Opened {
   readonly conn: Connection<Protocol.ToPlayer>
-  readonly inbox: Inbox<Protocol.ToPlayer>
+  readonly inbox: CoreInbox.Inbox<Protocol.ToPlayer>
   readonly welcome: Protocol.Welcome
 }
 
@@ -439,7 +439,7 @@ export const makePlayer = (
         socket.once("error", onEarlyError)
         socket.once("secureConnect", () => {
           socket.removeListener("error", onEarlyError)
-          const inbox: Inbox<Protocol.ToPlayer> = new Inbox(
+          const inbox: CoreInbox.Inbox<Protocol.ToPlayer> = new CoreInbox.Inbox(
             INBOX_HIGH_WATER,
             () => c.pauseReading(),
             () => c.resumeReading()

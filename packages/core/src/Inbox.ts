@@ -4,7 +4,8 @@
  * delivers every message offered before `end`, then ends. Each message has
  * a weight (its size in bytes, say); when the waiting weight reaches
  * `highWater`, `onFull` is called (the connection pauses reading); once the
- * consumer has taken them, `onDrained` is called.
+ * consumer has taken them, `onDrained` is called. Shared by the
+ * transports, whose sessions expose what they received this way.
  *
  * @since 0.1.0
  */

@@ -8,16 +8,21 @@
  * expected to batch concurrent writes (group commit), so callers should
  * issue independent writes concurrently rather than one after another.
  *
+ * The store also keeps pipeline runs (the document, the params and the
+ * facts of the run in the order they happened, which the conductor replays
+ * after a restart, as it replays a job's policy: docs/decisions/0002) and
+ * the state of schedules (the latest fire time handled, per schedule).
+ *
  * @since 0.1.0
  */
 import type { Effect, Option, ParseResult, Scope } from "effect"
 import { Context, Either, Schema } from "effect"
 import type { StoreError } from "./Errors.js"
-import type { Labels, Response } from "./Job.js"
-import { AttemptRecord, JobRecord, JobRequest } from "./Job.js"
-import { isJson, isJsonObject } from "./Json.js"
+import type { Labels } from "./Job.js"
+import { AttemptRecord, JobRecord, JobRequest, Response } from "./Job.js"
+import { isJson, isJsonObject, JsonObject } from "./Json.js"
 import { FinishedJobState, JobState } from "./JobState.js"
-import { PlayerName, ScoreName } from "./Names.js"
+import { JobId as JobIdSchema, PlayerName, ScoreName } from "./Names.js"
 import type { JobId, TaskRef } from "./Names.js"
 import { Outcome } from "./Outcome.js"
 
@@ -112,6 +117,42 @@ export interface StoreService {
   /** Delete finished jobs that finished before `before`; returns how many. Ids stay used. */
   readonly purge: (before: number) => Effect.Effect<number, StoreError>
 
+  // ---- pipeline runs ----
+
+  /**
+   * Create a pipeline run with a new id, never used before (not even by a
+   * run that was purged, nor after a crash). With a key already known,
+   * returns that run instead.
+   */
+  readonly createPipelineRun: (run: NewPipelineRun) => Effect.Effect<CreatedPipelineRun, StoreError>
+  /**
+   * Append a fact to an unfinished run, after every fact recorded before it
+   * (`getPipelineRun` returns them in this order). `false`, and nothing
+   * recorded, when the run is unknown or finished.
+   */
+  readonly recordPipelineEvent: (id: PipelineRunId, event: PipelineEvent) => Effect.Effect<boolean, StoreError>
+  /** Mark a run finished. Finishing a finished run changes nothing. */
+  readonly finishPipelineRun: (
+    id: PipelineRunId,
+    state: FinishedJobState,
+    at: number,
+    reason?: string
+  ) => Effect.Effect<void, StoreError>
+  readonly getPipelineRun: (id: PipelineRunId) => Effect.Effect<Option.Option<PipelineRunRecord>, StoreError>
+  /** A page of runs (without their events), newest first. */
+  readonly listPipelineRuns: (query: PipelineRunQuery) => Effect.Effect<PipelineRunPage, StoreError>
+  /** Every run still `PENDING`, oldest first, with its events: what a conductor resumes at start-up. */
+  readonly unfinishedPipelineRuns: Effect.Effect<ReadonlyArray<PipelineRunRecord>, StoreError>
+  /** Delete finished runs that finished before `before`; returns how many. Ids stay used. */
+  readonly purgePipelineRuns: (before: number) => Effect.Effect<number, StoreError>
+
+  // ---- schedules ----
+
+  /** The latest fire time (epoch ms) recorded for a schedule, if any. */
+  readonly getScheduleState: (schedule: string) => Effect.Effect<Option.Option<number>, StoreError>
+  /** Record the latest fire time handled for a schedule (replacing the one recorded). */
+  readonly setScheduleState: (schedule: string, at: number) => Effect.Effect<void, StoreError>
+
   // ---- batches (optional) ----
   //
   // The conductor issues writes by the hundred at once (every dispatch of a
@@ -172,6 +213,114 @@ export const withBatches = (service: StoreService, batches: Batches): StoreServi
 }
 
 export class Store extends Context.Tag("@orchestra/core/Store")<Store, StoreService>() {}
+
+// ---- pipeline runs and schedules ------------------------------------------------
+
+/** A pipeline run's id: a positive integer, never reused. */
+export const PipelineRunId = Schema.Int.pipe(Schema.positive(), Schema.brand("PipelineRunId"))
+export type PipelineRunId = typeof PipelineRunId.Type
+
+const decodeRunId = Schema.decodeUnknownSync(PipelineRunId)
+/** A `PipelineRunId` from a number (throws if it is not a positive integer). */
+export const pipelineRunId = (n: number): PipelineRunId => decodeRunId(n)
+
+/** How one player's task of a pipeline's job ended: its latest finished attempt. */
+export const PipelinePlayerResult = Schema.Struct({ outcome: Outcome, response: Response })
+
+/** How a job of a pipeline ended, as the pipeline sees it (`PipelineRun.JobResult`). */
+export const PipelineJobResult = Schema.Struct({
+  id: JobIdSchema,
+  state: FinishedJobState,
+  reason: Schema.optional(Schema.String),
+  players: Schema.Record({ key: Schema.String, value: PipelinePlayerResult })
+})
+export type PipelineJobResult = typeof PipelineJobResult.Type
+
+/**
+ * A fact of a pipeline run, as the conductor records it and replays it
+ * (`PipelineRun.Event` of `@orchestra/pipeline`): a job was submitted and
+ * got an id, its submission was refused, it finished, the run was
+ * cancelled. `at` is when the conductor fed it to the run.
+ */
+export const PipelineEvent = Schema.Union(
+  Schema.TaggedStruct("Submitted", { jobName: Schema.String, id: JobIdSchema, at: Schema.Number }),
+  Schema.TaggedStruct("SubmissionFailed", { jobName: Schema.String, reason: Schema.String, at: Schema.Number }),
+  Schema.TaggedStruct("Finished", { jobName: Schema.String, result: PipelineJobResult, at: Schema.Number }),
+  Schema.TaggedStruct("Cancelled", { reason: Schema.String, at: Schema.Number })
+)
+export type PipelineEvent = typeof PipelineEvent.Type
+
+const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+/** A pipeline run to create. */
+export const NewPipelineRun = Schema.Struct({
+  /** The pipeline's name (its document's `name`). */
+  pipeline: Key,
+  /** The document's file name, as given (for messages: `file:line`). */
+  file: Schema.String,
+  /** The document's text, as submitted: what the run replays after a restart. */
+  document: Schema.String,
+  /** The run's params, as given. */
+  params: JsonObject,
+  createdAt: Schema.Number,
+  /** The same key returns the same run instead of creating another (a schedule's fire time). */
+  key: Schema.optional(Key)
+})
+export type NewPipelineRun = typeof NewPipelineRun.Type
+
+/** The result of creating a pipeline run. */
+export interface CreatedPipelineRun {
+  readonly id: PipelineRunId
+  /** True when the key matched an existing run, which is returned instead. */
+  readonly existing: boolean
+}
+
+/** A pipeline run as the store keeps it. */
+export class PipelineRunRecord extends Schema.Class<PipelineRunRecord>("PipelineRunRecord")({
+  id: PipelineRunId,
+  key: Schema.optional(Key),
+  pipeline: Schema.String,
+  file: Schema.String,
+  document: Schema.String,
+  params: JsonObject,
+  state: JobState,
+  createdAt: Schema.Number,
+  finishedAt: Schema.optional(Schema.Number),
+  reason: Schema.optional(Schema.String),
+  /** Every fact recorded, in the order recorded. */
+  events: Schema.Array(PipelineEvent)
+}) {}
+
+/** A page of pipeline runs, newest first. */
+export const PipelineRunQuery = Schema.Struct({
+  state: Schema.optional(JobState),
+  pipeline: Schema.optional(Schema.String),
+  /** Only runs with an id below this (paging cursor: the last id of the previous page). */
+  before: Schema.optional(Schema.Int),
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1000)), { default: () => 50 })
+})
+export type PipelineRunQuery = Schema.Schema.Encoded<typeof PipelineRunQuery>
+
+export interface PipelineRunSummary {
+  readonly id: PipelineRunId
+  readonly pipeline: string
+  readonly state: JobState
+  readonly createdAt: number
+  readonly finishedAt?: number
+  readonly reason?: string
+}
+
+export interface PipelineRunPage {
+  readonly runs: ReadonlyArray<PipelineRunSummary>
+  /** Pass as `before` to get the next page; absent on the last page. */
+  readonly next?: number
+}
+
+/** A schedule name as the store keeps it. */
+export const ScheduleName = Key
+
+/** Decode a stored pipeline run (its encoded form: JSON of these schemas). */
+export const decodePipelineRun = Schema.decodeUnknownEither(PipelineRunRecord)
 
 /** What a store plugin provides: a factory of store layers from its own config. */
 export interface StorePlugin {

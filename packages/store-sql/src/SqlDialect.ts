@@ -4,8 +4,9 @@
  * later `store-postgres`) supplies one of these:
  *
  * - column types for the migrations (JSON column type, the job id column);
- * - how new job ids are allocated (SQLite: the `AUTOINCREMENT` high-water
- *   mark in `sqlite_sequence`; PostgreSQL: a sequence);
+ * - how new job and pipeline run ids are allocated (SQLite: the
+ *   `AUTOINCREMENT` high-water mark in `sqlite_sequence`; PostgreSQL: a
+ *   sequence);
  * - how a parameter is written into SQL text (placeholder style, and the
  *   casts PostgreSQL needs where it can not infer a type);
  * - the upsert clause (SQLite and PostgreSQL share `ON CONFLICT`, which
@@ -50,12 +51,16 @@ export interface SqlDialect {
   }
   /** Statements run by the first migration before the tables are created (a PostgreSQL sequence). */
   readonly setup: ReadonlyArray<string>
+  /** Statements run by the pipelines migration (version 2) before its tables are created. */
+  readonly setupPipelines: ReadonlyArray<string>
   /**
    * Allocate `count` new job ids, increasing, greater than every id ever
    * allocated (even of jobs since deleted). Runs inside the write
    * transaction of a batch.
    */
   readonly allocateJobIds: (sql: SqlClient, count: number) => Effect.Effect<ReadonlyArray<number>, SqlError>
+  /** Allocate `count` new pipeline run ids, as {@link allocateJobIds} does for jobs (table `orchestra_pipeline_runs`). */
+  readonly allocatePipelineRunIds: (sql: SqlClient, count: number) => Effect.Effect<ReadonlyArray<number>, SqlError>
   /**
    * The SQL text of parameter number `index` (from 1) of a statement, of
    * the given type: `?` for SQLite, `$3::bigint` for PostgreSQL.

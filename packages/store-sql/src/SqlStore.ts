@@ -29,7 +29,11 @@
  *   until its dispatch is recorded;
  * - `seq` increases in the order results were recorded, within a job and
  *   across the database (it is not dense per job);
- * - a purged job's idempotency key is forgotten with it.
+ * - a purged job's idempotency key is forgotten with it;
+ * - pipeline runs and schedule states are written through the same writer
+ *   (one by one within a batch, in call order), with the same rules: run
+ *   ids never reused, a known key returns its run, events appended only to
+ *   an unfinished run.
  *
  * @since 0.1.0
  */
@@ -173,7 +177,16 @@ export const make = (
       getJob: (id: Names.JobId) => Reads.getJob(sql, dialect, id),
       listJobs: (query) => Reads.listJobs(sql, query),
       unfinishedJobs: Reads.unfinishedJobs(sql, dialect),
-      purge: (before) => Effect.suspend(() => submit<number>(Rows.purgeWrite(before)))
+      purge: (before) => Effect.suspend(() => submit<number>(Rows.purgeWrite(before))),
+      createPipelineRun: (run) => Effect.suspend(() => submit<Store.CreatedPipelineRun>(Rows.createRunWrite(run))),
+      recordPipelineEvent: (id, event) => Effect.suspend(() => submit<boolean>(Rows.runEventWrite(id, event))),
+      finishPipelineRun: (id, state, at, reason) => Effect.suspend(() => submit<void>(Rows.finishRunWrite(id, state, at, reason))),
+      getPipelineRun: (id) => Reads.getPipelineRun(sql, dialect, id),
+      listPipelineRuns: (query) => Reads.listPipelineRuns(sql, query),
+      unfinishedPipelineRuns: Reads.unfinishedPipelineRuns(sql, dialect),
+      purgePipelineRuns: (before) => Effect.suspend(() => submit<number>(Rows.purgeRunsWrite(before))),
+      getScheduleState: (name) => Reads.getScheduleState(sql, name),
+      setScheduleState: (name, at) => Effect.suspend(() => submit<void>(Rows.scheduleWrite(name, at)))
     }
     return Store.withBatches(service, {
       recordDispatches: (ds) => submitMany<Store.Dispatched, void>(ds, Rows.dispatchWrite),

@@ -14,7 +14,10 @@
  *   until its dispatch is recorded;
  * - `seq` increases in the order results were recorded (one counter for
  *   the whole store);
- * - a purged job's idempotency key is forgotten with it.
+ * - a purged job's idempotency key is forgotten with it;
+ * - pipeline runs follow the same rules: ids never reused, a key already
+ *   known returns its run, events are kept encoded and appended only to an
+ *   unfinished run, a purged run's key is forgotten with it.
  *
  * @since 0.1.0
  */
@@ -125,6 +128,39 @@ const encodeFinish = checked(
   "finishJob",
   (f) => Checks.isJobIdValue(f.id) && Checks.isFinishedState(f.state) && typeof f.at === "number" && Checks.isOptionalString(f.reason)
 )
+const encodeNewRun = checked(Store.NewPipelineRun, "createPipelineRun", () => false)
+const encodeEvent = checked(
+  Schema.Struct({ id: Store.PipelineRunId, event: Store.PipelineEvent }),
+  "recordPipelineEvent",
+  () => false
+)
+const encodeFinishRun = checked(
+  Schema.Struct({ id: Store.PipelineRunId, state: JobState.FinishedJobState, at: Schema.Number, reason: Schema.optional(Schema.String) }),
+  "finishPipelineRun",
+  (f) => Checks.isJobIdValue(f.id) && Checks.isFinishedState(f.state) && typeof f.at === "number" && Checks.isOptionalString(f.reason)
+)
+const encodeSchedule = checked(
+  Schema.Struct({ name: Store.ScheduleName, at: Schema.Number.pipe(Schema.finite()) }),
+  "setScheduleState",
+  () => false
+)
+const decodeRunQuery = Schema.decodeUnknown(Store.PipelineRunQuery)
+
+interface StoredRun {
+  readonly id: number
+  readonly key: string | undefined
+  readonly pipeline: string
+  readonly file: string
+  readonly document: string
+  readonly params: string
+  readonly createdAt: number
+  state: string
+  finishedAt: number | undefined
+  reason: string | undefined
+  /** Encoded events (JSON text), in the order recorded. */
+  readonly events: Array<string>
+}
+
 /** The core decoder: fast for records of the usual shape, the schema otherwise. */
 const decodeRecord = Store.decodeRecord
 const decodeQuery = Schema.decodeUnknown(Store.JobQuery)
@@ -137,6 +173,28 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
   const byKey = new Map<string, number>()
   let lastId = 0
   let lastSeq = 0
+  const runs = new Map<number, StoredRun>()
+  const runsByKey = new Map<string, number>()
+  let lastRunId = 0
+  const schedules = new Map<string, number>()
+
+  const toRun = (operation: string, r: StoredRun): Effect.Effect<Store.PipelineRunRecord, StoreError> =>
+    Effect.mapError(
+      Store.decodePipelineRun({
+        id: r.id,
+        ...(r.key === undefined ? {} : { key: r.key }),
+        pipeline: r.pipeline,
+        file: r.file,
+        document: r.document,
+        params: JSON.parse(r.params),
+        state: r.state,
+        createdAt: r.createdAt,
+        ...(r.finishedAt === undefined ? {} : { finishedAt: r.finishedAt }),
+        ...(r.reason === undefined ? {} : { reason: r.reason }),
+        events: r.events.map((e) => JSON.parse(e))
+      }),
+      (e) => new StoreError({ operation, message: `pipeline run ${r.id} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
+    )
 
   const toRecord = (operation: string, j: StoredJob): Effect.Effect<Job.JobRecord, StoreError> =>
     Effect.mapError(
@@ -309,6 +367,114 @@ export const make: Effect.Effect<Store.StoreService> = Effect.sync(() => {
     unfinishedJobs: Effect.suspend(() =>
       Effect.forEach([...jobs.values()].filter((j) => j.state === "PENDING"), (j) => toRecord("unfinishedJobs", j))
     ),
+
+    createPipelineRun: (run) =>
+      Effect.suspend(() =>
+        Either.map(encodeNewRun(run), (e): Store.CreatedPipelineRun => {
+          const known = e.key === undefined ? undefined : runsByKey.get(e.key)
+          if (known !== undefined) return { id: known as Store.PipelineRunId, existing: true }
+          const id = ++lastRunId
+          runs.set(id, {
+            id,
+            key: e.key,
+            pipeline: e.pipeline,
+            file: e.file,
+            document: e.document,
+            params: JSON.stringify(e.params),
+            createdAt: e.createdAt,
+            state: "PENDING",
+            finishedAt: undefined,
+            reason: undefined,
+            events: []
+          })
+          if (e.key !== undefined) runsByKey.set(e.key, id)
+          return { id: id as Store.PipelineRunId, existing: false }
+        })
+      ),
+
+    recordPipelineEvent: (id, event) =>
+      Effect.suspend(() =>
+        Either.map(encodeEvent({ id, event }), (e) => {
+          const r = runs.get(e.id)
+          if (r === undefined || r.state !== "PENDING") return false
+          r.events.push(JSON.stringify(e.event))
+          return true
+        })
+      ),
+
+    finishPipelineRun: (id, state, at, reason) =>
+      Effect.suspend(() =>
+        Either.map(encodeFinishRun({ id, state, at, reason }), (e) => {
+          const r = runs.get(e.id)
+          if (r === undefined || r.state !== "PENDING") return
+          r.state = e.state
+          r.finishedAt = e.at
+          r.reason = e.reason
+        })
+      ),
+
+    getPipelineRun: (id) =>
+      Effect.suspend(() => {
+        const r = runs.get(id)
+        return r === undefined ? Effect.succeed(Option.none()) : Effect.map(toRun("getPipelineRun", r), Option.some)
+      }),
+
+    listPipelineRuns: (query) =>
+      Effect.gen(function*() {
+        const q = yield* Effect.mapError(decodeRunQuery(query), (e) =>
+          new StoreError({ operation: "listPipelineRuns", message: `invalid query: ${ParseResult.TreeFormatter.formatErrorSync(e)}` }))
+        const ids = [...runs.keys()]
+        const page: Array<Store.PipelineRunSummary> = []
+        let next: number | undefined
+        for (let i = ids.length - 1; i >= 0; i--) {
+          const r = runs.get(ids[i]!)!
+          if (q.before !== undefined && r.id >= q.before) continue
+          if (q.state !== undefined && r.state !== q.state) continue
+          if (q.pipeline !== undefined && r.pipeline !== q.pipeline) continue
+          if (page.length === q.limit) {
+            next = page[page.length - 1]!.id
+            break
+          }
+          page.push({
+            id: r.id as Store.PipelineRunId,
+            pipeline: r.pipeline,
+            state: r.state as JobState.JobState,
+            createdAt: r.createdAt,
+            ...(r.finishedAt === undefined ? {} : { finishedAt: r.finishedAt }),
+            ...(r.reason === undefined ? {} : { reason: r.reason })
+          })
+        }
+        return next === undefined ? { runs: page } : { runs: page, next }
+      }),
+
+    unfinishedPipelineRuns: Effect.suspend(() =>
+      Effect.forEach([...runs.values()].filter((r) => r.state === "PENDING"), (r) => toRun("unfinishedPipelineRuns", r))
+    ),
+
+    purgePipelineRuns: (before) =>
+      Effect.suspend(() => {
+        if (Number.isNaN(before)) {
+          return Effect.fail(new StoreError({ operation: "purgePipelineRuns", message: "invalid input: `before` is NaN" }))
+        }
+        let n = 0
+        for (const r of [...runs.values()]) {
+          if (r.state !== "PENDING" && r.finishedAt !== undefined && r.finishedAt < before) {
+            runs.delete(r.id)
+            if (r.key !== undefined && runsByKey.get(r.key) === r.id) runsByKey.delete(r.key)
+            n++
+          }
+        }
+        return Effect.succeed(n)
+      }),
+
+    getScheduleState: (name) => Effect.sync(() => Option.fromNullable(schedules.get(name))),
+
+    setScheduleState: (name, at) =>
+      Effect.suspend(() =>
+        Either.map(encodeSchedule({ name, at }), (e) => {
+          schedules.set(e.name, e.at)
+        })
+      ),
 
     purge: (before) =>
       Effect.sync(() => {

@@ -58,7 +58,7 @@ describe("store-sqlite", () => {
       const mode = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
       expect(mode[0]?.journal_mode).toBe("wal")
       const version = yield* sql<{ readonly v: number }>`SELECT MAX(migration_id) AS v FROM orchestra_migrations`
-      expect(version[0]?.v).toBe(1)
+      expect(version[0]?.v).toBe(2)
     }))
 
   it.scopedLive("refuses a bad config or a path it cannot open, naming the operation", () =>
@@ -110,6 +110,65 @@ describe("store-sqlite", () => {
         }))
       const third = yield* withStore(file, (s) => Effect.map(s.createJob(newJob()), (c) => c.id))
       expect(third).toBeGreaterThan(second)
+    }))
+
+  it.scopedLive("keeps pipeline runs and schedule states across restarts; run ids are never reused", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "jobs.db")
+      const run: Store.NewPipelineRun = { pipeline: "release", file: "release.yaml", document: "name: release\n", params: { ref: "main" }, createdAt: 1 }
+      const first = yield* withStore(file, (s) =>
+        Effect.gen(function*() {
+          const a = yield* s.createPipelineRun({ ...run, key: "nightly@1" })
+          const b = yield* s.createPipelineRun(run)
+          yield* s.recordPipelineEvent(a.id, { _tag: "Submitted", jobName: "build", id: Names.jobId(3), at: 2 })
+          yield* s.setScheduleState("nightly", 1234)
+          return [a.id, b.id] as const
+        }))
+      const second = yield* withStore(file, (s) =>
+        Effect.gen(function*() {
+          const open = yield* s.unfinishedPipelineRuns
+          expect(open.map((r) => r.id)).toEqual([...first])
+          expect(open[0]!.events).toEqual([{ _tag: "Submitted", jobName: "build", id: 3, at: 2 }])
+          expect(yield* s.getScheduleState("nightly")).toEqual(Option.some(1234))
+          expect(yield* s.createPipelineRun({ ...run, key: "nightly@1" })).toEqual({ id: first[0], existing: true })
+          for (const id of first) yield* s.finishPipelineRun(id, "OK", 10)
+          expect(yield* s.purgePipelineRuns(100)).toBe(2)
+          return (yield* s.createPipelineRun(run)).id
+        }))
+      expect(second).toBeGreaterThan(first[1])
+      const third = yield* withStore(file, (s) =>
+        Effect.gen(function*() {
+          yield* s.finishPipelineRun(second, "OK", 10)
+          expect(yield* s.purgePipelineRuns(100)).toBe(1)
+          return (yield* s.createPipelineRun(run)).id
+        }))
+      expect(third).toBeGreaterThan(second)
+    }))
+
+  it.scopedLive("migrates a database of schema version 1 to version 2, keeping its jobs", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "jobs.db")
+      const id = yield* withStore(file, (s) => Effect.map(s.createJob(newJob()), (c) => c.id))
+      // back to version 1: without the pipelines migration
+      yield* Effect.scoped(Effect.flatMap(raw(file), (sql) =>
+        Effect.gen(function*() {
+          for (const t of ["orchestra_pipeline_runs", "orchestra_pipeline_events", "orchestra_schedules"]) yield* sql.unsafe(`DROP TABLE ${t}`)
+          yield* sql`DELETE FROM orchestra_migrations WHERE migration_id = 2`
+          yield* sql`DELETE FROM sqlite_sequence WHERE name = 'orchestra_pipeline_runs'`
+        })))
+      yield* withStore(file, (s) =>
+        Effect.gen(function*() {
+          expect(Option.isSome(yield* s.getJob(id))).toBe(true)
+          const run = yield* s.createPipelineRun({ pipeline: "p", file: "p.yaml", document: "name: p\n", params: {}, createdAt: 1 })
+          expect(run).toEqual({ id: 1, existing: false })
+          yield* s.setScheduleState("s", 5)
+          expect(yield* s.getScheduleState("s")).toEqual(Option.some(5))
+        }))
+      const version = yield* Effect.scoped(Effect.flatMap(raw(file), (sql) =>
+        sql<{ readonly v: number }>`SELECT MAX(migration_id) AS v FROM orchestra_migrations`))
+      expect(version[0]?.v).toBe(2)
     }))
 
   it.scopedLive("refuses a database migrated by a newer version", () =>

@@ -21,7 +21,12 @@
  * - invalid input fails its own call with a `StoreError` and nothing else;
  * - batch methods, when a store has them, do what the single-write method
  *   does for each item, each item with its own result, and they are
- *   non-enumerable (a wrapper made by spreading the store has none).
+ *   non-enumerable (a wrapper made by spreading the store has none);
+ * - pipeline runs: ids never reused, a known key returns its run, the
+ *   document and params round-trip exactly, events come back in the order
+ *   recorded and are refused (`false`) for an unknown or finished run,
+ *   the first finish wins, paging and filters, unfinished runs with their
+ *   events, purge; schedule states per name, replaced by each `set`.
  *
  * @since 0.1.0
  */
@@ -83,6 +88,18 @@ const allPages = (store: Store.StoreService, query: Store.JobQuery) =>
   })
 
 const isIncreasing = (xs: ReadonlyArray<number>) => xs.every((x, i) => i === 0 || xs[i - 1]! < x)
+
+const newRun = (fields: Partial<Store.NewPipelineRun> = {}): Store.NewPipelineRun => ({
+  pipeline: "release",
+  file: "pipelines/release.yaml",
+  document: "name: release\n",
+  params: { ref: "main" },
+  createdAt: 5000,
+  ...fields
+})
+
+const getRun = (store: Store.StoreService, id: Store.PipelineRunId) =>
+  Effect.flatMap(store.getPipelineRun(id), (o) => (Option.isSome(o) ? Effect.succeed(o.value) : Effect.dieMessage(`run ${id} not found`)))
 
 /** Register the conformance tests of a store made by `make`. */
 export const storeSuite = (name: string, make: MakeStore): void => {
@@ -884,6 +901,241 @@ export const storeSuite = (name: string, make: MakeStore): void => {
         }
         expect(yield* store.getJob(ghost)).toEqual(Option.none())
         expect(yield* store.unfinishedJobs).toEqual([])
+      }))
+
+    // ---- pipeline runs -----------------------------------------------------------
+
+    it.scopedLive("pipeline runs: created with new ids, read back exactly as given", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const document = "name: release\njobs:\n  build: { score: build, players: [a], policy: one-of }\n# é ✓ ${{ x }}\n"
+        const first = yield* store.createPipelineRun(newRun({ document, params: { ref: "main", n: 1.5, deep: { list: [1, "x", null] } } }))
+        const second = yield* store.createPipelineRun(newRun({ pipeline: "other", createdAt: 6000 }))
+        expect([first.existing, second.existing]).toEqual([false, false])
+        expect(first.id).toBeGreaterThan(0)
+        expect(second.id).toBeGreaterThan(first.id)
+        const run = yield* getRun(store, first.id)
+        expect(run.id).toBe(first.id)
+        expect(run.key).toBeUndefined()
+        expect(run.pipeline).toBe("release")
+        expect(run.file).toBe("pipelines/release.yaml")
+        expect(run.document).toBe(document)
+        expect(run.params).toEqual({ ref: "main", n: 1.5, deep: { list: [1, "x", null] } })
+        expect(run.state).toBe("PENDING")
+        expect(run.createdAt).toBe(5000)
+        expect(run.finishedAt).toBeUndefined()
+        expect(run.reason).toBeUndefined()
+        expect(run.events).toEqual([])
+        expect(Option.isNone(yield* store.getPipelineRun(Store.pipelineRunId(second.id + 1)))).toBe(true)
+        // runs and jobs are counted apart: a job does not take a run id
+        yield* store.createJob(newJob())
+        const third = yield* store.createPipelineRun(newRun())
+        expect(third.id).toBe(second.id + 1)
+      }))
+
+    it.scopedLive("pipeline runs: a key already known returns that run; run ids are never reused after a purge", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const a = yield* store.createPipelineRun(newRun({ key: "nightly@1000", params: { v: 1 } }))
+        const again = yield* store.createPipelineRun(newRun({ key: "nightly@1000", params: { v: 2 } }))
+        expect(again).toEqual({ id: a.id, existing: true })
+        expect((yield* getRun(store, a.id)).params).toEqual({ v: 1 })
+        expect((yield* getRun(store, a.id)).key).toBe("nightly@1000")
+        const b = yield* store.createPipelineRun(newRun({ key: "nightly@2000" }))
+        expect(b.existing).toBe(false)
+        expect(b.id).toBeGreaterThan(a.id)
+        // concurrent creates of one key make one run
+        const many = yield* Effect.all(
+          Array.from({ length: 40 }, (_, i) => store.createPipelineRun(newRun({ key: `k${i % 4}` }))),
+          { concurrency: "unbounded" }
+        )
+        for (let k = 0; k < 4; k++) {
+          const ofKey = many.filter((_, i) => i % 4 === k)
+          expect(new Set(ofKey.map((r) => r.id)).size).toBe(1)
+          expect(ofKey.filter((r) => !r.existing).length).toBe(1)
+        }
+        // purge every run, the highest id included: ids go on increasing, keys are forgotten
+        const all = [a.id, b.id, ...new Set(many.map((r) => r.id))]
+        for (const id of all) yield* store.finishPipelineRun(id, "OK", 100)
+        expect(yield* store.purgePipelineRuns(200)).toBe(all.length)
+        for (const id of all) expect(Option.isNone(yield* store.getPipelineRun(id))).toBe(true)
+        const after = yield* store.createPipelineRun(newRun({ key: "nightly@1000" }))
+        expect(after.existing).toBe(false)
+        expect(after.id).toBeGreaterThan(Math.max(...all))
+      }))
+
+    it.scopedLive("pipeline runs: events come back in the order recorded, exactly", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const { id } = yield* store.createPipelineRun(newRun())
+        const other = yield* store.createPipelineRun(newRun())
+        const events: Array<Store.PipelineEvent> = [
+          { _tag: "Submitted", jobName: "build", id: Names.jobId(7), at: 10 },
+          {
+            _tag: "Finished",
+            jobName: "build",
+            result: {
+              id: Names.jobId(7),
+              state: "OK",
+              players: {
+                violin: { outcome: "OK", response: { version: "1.4.2", nested: { a: [1, 2, { b: "é" }] } } },
+                viola: { outcome: "UNK_SCORE", response: {} }
+              }
+            },
+            at: 20
+          },
+          { _tag: "Submitted", jobName: "canary", id: Names.jobId(9), at: 21 },
+          { _tag: "SubmissionFailed", jobName: "rollout", reason: "invalid job request: params.version: must match", at: 22 },
+          {
+            _tag: "Finished",
+            jobName: "canary",
+            result: { id: Names.jobId(9), state: "FAIL", reason: "viola ended FAIL", players: { viola: { outcome: "FAIL", response: {} } } },
+            at: 30
+          },
+          { _tag: "Cancelled", reason: "cancelled by the audience", at: 31 }
+        ]
+        for (const [i, e] of events.entries()) {
+          expect(yield* store.recordPipelineEvent(id, e)).toBe(true)
+          // interleaved with another run's events
+          expect(yield* store.recordPipelineEvent(other.id, { _tag: "Submitted", jobName: `j${i}`, id: Names.jobId(100 + i), at: i })).toBe(true)
+        }
+        expect((yield* getRun(store, id)).events).toEqual(events)
+        expect((yield* getRun(store, other.id)).events.map((e) => (e._tag === "Submitted" ? e.jobName : ""))).toEqual(
+          events.map((_, i) => `j${i}`)
+        )
+        // many events in a row, issued concurrently: all kept, in the order the calls were made
+        const more = Array.from({ length: 200 }, (_, i): Store.PipelineEvent => ({ _tag: "Cancelled", reason: `r${i}`, at: 100 + i }))
+        const recorded = yield* Effect.all(more.map((e) => store.recordPipelineEvent(other.id, e)), { concurrency: "unbounded" })
+        expect(recorded.every((r) => r)).toBe(true)
+        const kept = (yield* getRun(store, other.id)).events.slice(events.length)
+        expect(kept.length).toBe(200)
+        expect(new Set(kept.map((e) => (e._tag === "Cancelled" ? e.reason : ""))).size).toBe(200)
+      }))
+
+    it.scopedLive("pipeline runs: events of an unknown or finished run are refused; the first finish wins", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const { id } = yield* store.createPipelineRun(newRun())
+        const e: Store.PipelineEvent = { _tag: "Submitted", jobName: "build", id: Names.jobId(1), at: 1 }
+        expect(yield* store.recordPipelineEvent(Store.pipelineRunId(id + 1000), e)).toBe(false)
+        expect(yield* store.recordPipelineEvent(id, e)).toBe(true)
+        yield* store.finishPipelineRun(id, "PARTIAL_FAIL", 50, "rollout ended PARTIAL_FAIL")
+        yield* store.finishPipelineRun(id, "OK", 60)
+        yield* store.finishPipelineRun(Store.pipelineRunId(id + 1000), "OK", 60)
+        expect(yield* store.recordPipelineEvent(id, { _tag: "Cancelled", reason: "late", at: 70 })).toBe(false)
+        const run = yield* getRun(store, id)
+        expect([run.state, run.finishedAt, run.reason]).toEqual(["PARTIAL_FAIL", 50, "rollout ended PARTIAL_FAIL"])
+        expect(run.events).toEqual([e])
+        expect(Option.isNone(yield* store.getPipelineRun(Store.pipelineRunId(id + 1000)))).toBe(true)
+      }))
+
+    it.scopedLive("pipeline runs: listed newest first, filtered by state and pipeline, in pages", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const ids: Array<number> = []
+        for (let i = 0; i < 7; i++) {
+          const { id } = yield* store.createPipelineRun(newRun({ pipeline: i % 2 === 0 ? "release" : "nightly", createdAt: 1000 + i }))
+          ids.push(id)
+        }
+        yield* store.finishPipelineRun(Store.pipelineRunId(ids[0]!), "OK", 2000)
+        yield* store.finishPipelineRun(Store.pipelineRunId(ids[3]!), "FAIL", 2001, "build ended FAIL")
+        const p1 = yield* store.listPipelineRuns({ limit: 3 })
+        expect(p1.runs.map((r) => r.id)).toEqual([ids[6], ids[5], ids[4]])
+        expect(p1.next).toBe(ids[4])
+        const p2 = yield* store.listPipelineRuns({ limit: 3, before: p1.next! })
+        expect(p2.runs.map((r) => r.id)).toEqual([ids[3], ids[2], ids[1]])
+        const p3 = yield* store.listPipelineRuns({ limit: 3, before: p2.next! })
+        expect(p3.runs.map((r) => r.id)).toEqual([ids[0]])
+        expect(p3.next).toBeUndefined()
+        expect(p2.runs[0]).toEqual({ id: ids[3], pipeline: "nightly", state: "FAIL", createdAt: 1003, finishedAt: 2001, reason: "build ended FAIL" })
+        expect(p1.runs[0]).toEqual({ id: ids[6], pipeline: "release", state: "PENDING", createdAt: 1006 })
+        expect((yield* store.listPipelineRuns({ state: "PENDING" })).runs.map((r) => r.id)).toEqual(
+          [ids[6], ids[5], ids[4], ids[2], ids[1]]
+        )
+        expect((yield* store.listPipelineRuns({ pipeline: "release" })).runs.map((r) => r.id)).toEqual([ids[6], ids[4], ids[2], ids[0]])
+        expect((yield* store.listPipelineRuns({ pipeline: "release", state: "OK" })).runs.map((r) => r.id)).toEqual([ids[0]])
+        expect((yield* store.listPipelineRuns({})).runs.length).toBe(7)
+        const bad = yield* Effect.either(store.listPipelineRuns({ limit: 0 }))
+        expect(Either.isLeft(bad) && bad.left.operation).toBe("listPipelineRuns")
+      }))
+
+    it.scopedLive("pipeline runs: unfinished runs, oldest first, with their events; purge keeps unfinished and recent ones", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const a = yield* store.createPipelineRun(newRun())
+        const b = yield* store.createPipelineRun(newRun())
+        const c = yield* store.createPipelineRun(newRun())
+        yield* store.recordPipelineEvent(a.id, { _tag: "Submitted", jobName: "build", id: Names.jobId(1), at: 1 })
+        yield* store.recordPipelineEvent(c.id, { _tag: "Submitted", jobName: "build", id: Names.jobId(2), at: 2 })
+        yield* store.recordPipelineEvent(a.id, { _tag: "SubmissionFailed", jobName: "x", reason: "no", at: 3 })
+        yield* store.finishPipelineRun(b.id, "OK", 100)
+        const open = yield* store.unfinishedPipelineRuns
+        expect(open.map((r) => r.id)).toEqual([a.id, c.id])
+        expect(open[0]!.events.map((e) => e._tag)).toEqual(["Submitted", "SubmissionFailed"])
+        expect(open[1]!.events.length).toBe(1)
+        yield* store.finishPipelineRun(c.id, "CANCELLED", 300)
+        expect(yield* store.purgePipelineRuns(200)).toBe(1)
+        expect(Option.isNone(yield* store.getPipelineRun(b.id))).toBe(true)
+        expect((yield* getRun(store, c.id)).events.length).toBe(1)
+        expect((yield* store.unfinishedPipelineRuns).map((r) => r.id)).toEqual([a.id])
+        // purging runs leaves jobs alone, and purging jobs leaves runs alone
+        const job = yield* store.createJob(newJob())
+        yield* store.finishJob(job.id, "OK", 100)
+        expect(yield* store.purgePipelineRuns(1000)).toBe(1)
+        expect(Option.isSome(yield* store.getJob(job.id))).toBe(true)
+        expect(yield* store.purge(1000)).toBe(1)
+        expect(Option.isSome(yield* store.getPipelineRun(a.id))).toBe(true)
+      }))
+
+    it.scopedLive("pipeline runs: invalid input fails its own call with a StoreError", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const results = yield* Effect.all(
+          [
+            Effect.either(store.createPipelineRun(newRun())),
+            Effect.either(store.createPipelineRun({ ...newRun(), pipeline: "" })),
+            Effect.either(store.createPipelineRun({ ...newRun(), params: [1, 2] as unknown as Store.NewPipelineRun["params"] })),
+            Effect.either(store.createPipelineRun(newRun()))
+          ],
+          { concurrency: "unbounded" }
+        )
+        expect(results.map(Either.isRight)).toEqual([true, false, false, true])
+        for (const r of results.slice(1, 3)) expect(Either.isLeft(r) && r.left.operation).toBe("createPipelineRun")
+        const { id } = yield* store.createPipelineRun(newRun())
+        const badEvent = yield* Effect.either(
+          store.recordPipelineEvent(id, { _tag: "Exploded", at: 1 } as unknown as Store.PipelineEvent)
+        )
+        expect(Either.isLeft(badEvent) && badEvent.left.operation).toBe("recordPipelineEvent")
+        const badFinish = yield* Effect.either(store.finishPipelineRun(id, "PENDING" as JobState.FinishedJobState, 1))
+        expect(Either.isLeft(badFinish) && badFinish.left.operation).toBe("finishPipelineRun")
+        const run = yield* getRun(store, id)
+        expect([run.state, run.events]).toEqual(["PENDING", []])
+        expect(Either.isLeft(yield* Effect.either(store.purgePipelineRuns(NaN)))).toBe(true)
+      }))
+
+    // ---- schedules -----------------------------------------------------------------
+
+    it.scopedLive("schedule states: none until set, then the last value set, per schedule", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        expect(Option.isNone(yield* store.getScheduleState("nightly-release"))).toBe(true)
+        yield* store.setScheduleState("nightly-release", 1_700_000_000_000)
+        yield* store.setScheduleState("disk-usage", 42)
+        expect(yield* store.getScheduleState("nightly-release")).toEqual(Option.some(1_700_000_000_000))
+        yield* store.setScheduleState("nightly-release", 1_700_000_060_000)
+        expect(yield* store.getScheduleState("nightly-release")).toEqual(Option.some(1_700_000_060_000))
+        expect(yield* store.getScheduleState("disk-usage")).toEqual(Option.some(42))
+        expect(Option.isNone(yield* store.getScheduleState("other"))).toBe(true)
+        // concurrent sets: one of them is kept
+        const times = Array.from({ length: 50 }, (_, i) => 1000 + i)
+        yield* Effect.all(times.map((t) => store.setScheduleState("busy", t)), { concurrency: "unbounded" })
+        const kept = yield* store.getScheduleState("busy")
+        expect(Option.isSome(kept) && times.includes(kept.value)).toBe(true)
+        const bad = yield* Effect.either(store.setScheduleState("", 1))
+        expect(Either.isLeft(bad) && bad.left.operation).toBe("setScheduleState")
+        const badTime = yield* Effect.either(store.setScheduleState("x", Number.NaN))
+        expect(Either.isLeft(badTime) && badTime.left.operation).toBe("setScheduleState")
+        expect(Option.isNone(yield* store.getScheduleState("x"))).toBe(true)
       }))
 
     it.scopedLive("an empty batch is an empty result", () =>

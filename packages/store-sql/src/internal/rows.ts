@@ -54,9 +54,39 @@ export type Write =
     readonly reason: string | null
   }
   | { readonly _tag: "Purge"; readonly before: number }
+  | PipelineWrite
+
+/** Writes of pipeline runs and schedules: rare, applied one by one in call order. */
+export type PipelineWrite =
+  | {
+    readonly _tag: "CreateRun"
+    readonly key: string | null
+    readonly pipeline: string
+    readonly file: string
+    readonly document: string
+    readonly params: string
+    readonly createdAt: number
+  }
+  | { readonly _tag: "RunEvent"; readonly run: number; readonly event: string }
+  | { readonly _tag: "FinishRun"; readonly run: number; readonly state: string; readonly at: number; readonly reason: string | null }
+  | { readonly _tag: "PurgeRuns"; readonly before: number }
+  | { readonly _tag: "SetSchedule"; readonly name: string; readonly at: number }
+
+const pipelineTags: ReadonlySet<string> = new Set(["CreateRun", "RunEvent", "FinishRun", "PurgeRuns", "SetSchedule"])
+export const isPipelineWrite = (w: Write): w is PipelineWrite => pipelineTags.has(w._tag)
 
 export const operationOf = (w: Write): string => {
   switch (w._tag) {
+    case "CreateRun":
+      return "createPipelineRun"
+    case "RunEvent":
+      return "recordPipelineEvent"
+    case "FinishRun":
+      return "finishPipelineRun"
+    case "PurgeRuns":
+      return "purgePipelineRuns"
+    case "SetSchedule":
+      return "setScheduleState"
     case "Create":
       return "createJob"
     case "Dispatch":
@@ -218,6 +248,57 @@ export const purgeWrite = (before: number): Either.Either<Write, StoreError> =>
   Number.isNaN(before)
     ? Either.left(new StoreError({ operation: "purge", message: "invalid input: `before` is NaN" }))
     : Either.right({ _tag: "Purge" as const, before })
+
+const encodeNewRun = Schema.encodeEither(Store.NewPipelineRun)
+const encodeRunEvent = Schema.encodeEither(Schema.Struct({ id: Store.PipelineRunId, event: Store.PipelineEvent }))
+const encodeFinishRun = Schema.encodeEither(
+  Schema.Struct({ id: Store.PipelineRunId, state: JobState.FinishedJobState, at: Schema.Number, reason: Schema.optional(Schema.String) })
+)
+const encodeSchedule = Schema.encodeEither(Schema.Struct({ name: Store.ScheduleName, at: Schema.Number.pipe(Schema.finite()) }))
+
+export const createRunWrite = (run: Store.NewPipelineRun): Either.Either<Write, StoreError> =>
+  Either.map(Either.mapLeft(encodeNewRun(run), invalid("createPipelineRun")), (e) => ({
+    _tag: "CreateRun" as const,
+    key: e.key ?? null,
+    pipeline: e.pipeline,
+    file: e.file,
+    document: e.document,
+    params: JSON.stringify(e.params),
+    createdAt: e.createdAt
+  }))
+
+export const runEventWrite = (id: Store.PipelineRunId, event: Store.PipelineEvent): Either.Either<Write, StoreError> =>
+  Either.map(Either.mapLeft(encodeRunEvent({ id, event }), invalid("recordPipelineEvent")), (e) => ({
+    _tag: "RunEvent" as const,
+    run: e.id,
+    event: JSON.stringify(e.event)
+  }))
+
+export const finishRunWrite = (
+  id: Store.PipelineRunId,
+  state: JobState.FinishedJobState,
+  at: number,
+  reason: string | undefined
+): Either.Either<Write, StoreError> =>
+  Either.map(Either.mapLeft(encodeFinishRun({ id, state, at, reason }), invalid("finishPipelineRun")), (e) => ({
+    _tag: "FinishRun" as const,
+    run: e.id,
+    state: e.state,
+    at: e.at,
+    reason: e.reason ?? null
+  }))
+
+export const purgeRunsWrite = (before: number): Either.Either<Write, StoreError> =>
+  Number.isNaN(before)
+    ? Either.left(new StoreError({ operation: "purgePipelineRuns", message: "invalid input: `before` is NaN" }))
+    : Either.right({ _tag: "PurgeRuns" as const, before })
+
+export const scheduleWrite = (name: string, at: number): Either.Either<Write, StoreError> =>
+  Either.map(Either.mapLeft(encodeSchedule({ name, at }), invalid("setScheduleState")), (e) => ({
+    _tag: "SetSchedule" as const,
+    name: e.name,
+    at: e.at
+  }))
 
 // ---- reading -------------------------------------------------------------
 
@@ -398,6 +479,55 @@ export const toSummary = (row: SummaryRow): Effect.Effect<Store.JobSummary, Stor
         new StoreError({
           operation: "listJobs",
           message: `job ${String(row.id)} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+        }))
+    )
+  )
+
+// ---- pipeline runs ---------------------------------------------------------------
+
+/** A pipeline run row as selected. */
+export interface RunRow {
+  readonly id: unknown
+  readonly idempotency_key: unknown
+  readonly pipeline: unknown
+  readonly file: unknown
+  readonly document: unknown
+  readonly params: unknown
+  readonly state: unknown
+  readonly created_at: unknown
+  readonly finished_at: unknown
+  readonly reason: unknown
+}
+
+export const RUN_COLUMNS = "id, idempotency_key, pipeline, file, document, params, state, created_at, finished_at, reason"
+
+/** A run row and its event rows (JSON, in order) as a core `PipelineRunRecord`. */
+export const toRun = (
+  operation: string,
+  row: RunRow,
+  events: ReadonlyArray<unknown>
+): Effect.Effect<Store.PipelineRunRecord, StoreError> =>
+  Effect.try({
+    try: () => ({
+      id: num(row.id),
+      ...(row.idempotency_key === null || row.idempotency_key === undefined ? {} : { key: str(row.idempotency_key) }),
+      pipeline: str(row.pipeline),
+      file: str(row.file),
+      document: str(row.document),
+      params: json(row.params),
+      state: row.state,
+      createdAt: num(row.created_at),
+      ...(row.finished_at === null || row.finished_at === undefined ? {} : { finishedAt: num(row.finished_at) }),
+      ...(row.reason === null || row.reason === undefined ? {} : { reason: str(row.reason) }),
+      events: events.map(json)
+    }),
+    catch: (e) => new StoreError({ operation, message: `pipeline run ${String(row.id)} is unreadable: ${String(e)}` })
+  }).pipe(
+    Effect.flatMap((encoded) =>
+      Effect.mapError(Store.decodePipelineRun(encoded), (e) =>
+        new StoreError({
+          operation,
+          message: `pipeline run ${String(row.id)} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
         }))
     )
   )

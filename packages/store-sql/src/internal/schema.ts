@@ -12,6 +12,15 @@
  * - `orchestra_results`: at most one row per attempt (a unique key: the
  *   first result wins); `seq` is the order results were recorded.
  *
+ * Version 2 (pipelines and schedules):
+ *
+ * - `orchestra_pipeline_runs`: one row per pipeline run (the document's
+ *   text, the params as JSON); ids are allocated like job ids (never
+ *   reused); a unique index on `idempotency_key`.
+ * - `orchestra_pipeline_events`: the facts of each run, as JSON; `seq` is
+ *   the order they were recorded.
+ * - `orchestra_schedules`: per schedule, the latest fire time handled.
+ *
  * @since 0.1.0
  */
 import * as Migrator from "@effect/sql/Migrator"
@@ -71,12 +80,39 @@ const statements = (d: SqlDialect): Record<string, ReadonlyArray<string>> => {
         finished_at ${t.time} NOT NULL,
         UNIQUE (job_id, task_key, attempt)
       )`
+    ],
+    "2_pipelines": [
+      ...d.setupPipelines,
+      `CREATE TABLE orchestra_pipeline_runs (
+        id ${t.jobId},
+        idempotency_key ${t.text} UNIQUE,
+        pipeline ${t.text} NOT NULL,
+        file ${t.text} NOT NULL,
+        document ${t.text} NOT NULL,
+        params ${t.json} NOT NULL,
+        state ${t.text} NOT NULL,
+        created_at ${t.time} NOT NULL,
+        finished_at ${t.time},
+        reason ${t.text}
+      )`,
+      `CREATE INDEX orchestra_pipeline_runs_state ON orchestra_pipeline_runs (state, id)`,
+      `CREATE INDEX orchestra_pipeline_runs_pipeline ON orchestra_pipeline_runs (pipeline, id)`,
+      `CREATE TABLE orchestra_pipeline_events (
+        seq ${t.serial},
+        run_id ${t.integer} NOT NULL,
+        event ${t.json} NOT NULL
+      )`,
+      `CREATE INDEX orchestra_pipeline_events_run ON orchestra_pipeline_events (run_id, seq)`,
+      `CREATE TABLE orchestra_schedules (
+        name ${t.text} PRIMARY KEY,
+        last_fired ${t.time} NOT NULL
+      )`
     ]
   }
 }
 
 /** The highest migration this code knows. */
-export const latestVersion = 1
+export const latestVersion = 2
 
 /** Run the migrations not yet applied; fails if the database was migrated by a newer version. */
 export const migrate = (dialect: SqlDialect) =>

@@ -14,6 +14,9 @@
  *   kept), and so do a start and an end;
  * - a finish touches only the job's state, which no other write reads.
  *
+ * Writes of pipeline runs and schedules touch none of the job tables: they
+ * are applied after the job writes, one by one in call order.
+ *
  * First-wins rules are kept inside a batch by keeping only the first
  * write of each kind per attempt (or per job) and, across batches, by the
  * database: unique keys with `ON CONFLICT DO NOTHING`, and updates guarded
@@ -27,8 +30,8 @@ import { Errors, Names } from "@orchestra/core"
 import type { Store } from "@orchestra/core"
 import { Effect } from "effect"
 import type { ColumnType, SqlDialect } from "../SqlDialect.js"
-import type { Write } from "./rows.js"
-import { num } from "./rows.js"
+import type { PipelineWrite, Write } from "./rows.js"
+import { isPipelineWrite, num } from "./rows.js"
 
 const StoreError = Errors.StoreError
 type StoreError = Errors.StoreError
@@ -312,6 +315,80 @@ const applyPurge = (sql: SqlClient, dialect: SqlDialect, before: number) =>
     return n
   })
 
+/**
+ * One write of a pipeline run or a schedule. These are few (a handful per
+ * job of a pipeline), so each is its own statements, in call order; they
+ * touch no table the job writes touch.
+ */
+const applyPipelineWrite = (sql: SqlClient, dialect: SqlDialect, w: PipelineWrite): Effect.Effect<unknown, SqlError | StoreError> =>
+  Effect.gen(function*() {
+    const ph = (i: number, t: ColumnType) => dialect.placeholder(i, t)
+    switch (w._tag) {
+      case "CreateRun": {
+        const byKey = (key: string) =>
+          Effect.map(
+            sql.unsafe<Row>(`SELECT id FROM orchestra_pipeline_runs WHERE idempotency_key = ${ph(1, "text")}`, [key]),
+            (rows) => num(rows[0]?.id)
+          )
+        if (w.key !== null) {
+          const known = yield* byKey(w.key)
+          if (known !== undefined) return { id: known, existing: true }
+        }
+        const [id] = yield* dialect.allocatePipelineRunIds(sql, 1)
+        if (id === undefined) return yield* new StoreError({ operation: "createPipelineRun", message: "no run id was allocated" })
+        const inserted = yield* sql.unsafe<Row>(
+          `INSERT INTO orchestra_pipeline_runs (id, idempotency_key, pipeline, file, document, params, state, created_at) VALUES (${
+            ph(1, "integer")
+          }, ${ph(2, "text")}, ${ph(3, "text")}, ${ph(4, "text")}, ${ph(5, "text")}, ${ph(6, "json")}, 'PENDING', ${ph(7, "time")}) ${
+            dialect.onConflict(["idempotency_key"], { _tag: "Nothing" })
+          } RETURNING id`,
+          [id, w.key, w.pipeline, w.file, w.document, w.params, w.createdAt]
+        )
+        if (inserted.length > 0) return { id, existing: false }
+        // Lost a race on the key (another conductor inserted it first): that run.
+        const other = w.key === null ? undefined : yield* byKey(w.key)
+        if (other === undefined) return yield* new StoreError({ operation: "createPipelineRun", message: "the run was not inserted" })
+        return { id: other, existing: true }
+      }
+      case "RunEvent": {
+        const open = yield* sql.unsafe<Row>(
+          `SELECT id FROM orchestra_pipeline_runs WHERE id = ${ph(1, "integer")} AND state = 'PENDING'`,
+          [w.run]
+        )
+        if (open.length === 0) return false
+        yield* sql.unsafe(`INSERT INTO orchestra_pipeline_events (run_id, event) VALUES (${ph(1, "integer")}, ${ph(2, "json")})`, [
+          w.run,
+          w.event
+        ])
+        return true
+      }
+      case "FinishRun":
+        yield* sql.unsafe(
+          `UPDATE orchestra_pipeline_runs SET state = ${ph(1, "text")}, finished_at = ${ph(2, "time")}, reason = ${ph(3, "text")}
+           WHERE id = ${ph(4, "integer")} AND state = 'PENDING'`,
+          [w.state, w.at, w.reason, w.run]
+        )
+        return undefined
+      case "PurgeRuns": {
+        const doomed = `SELECT id FROM orchestra_pipeline_runs WHERE state <> 'PENDING' AND finished_at < ${ph(1, "time")}`
+        const counted = yield* sql.unsafe<Row>(`SELECT COUNT(*) AS n FROM (${doomed}) AS d`, [w.before])
+        const n = num(counted[0]?.n) ?? 0
+        if (n === 0) return 0
+        yield* sql.unsafe(`DELETE FROM orchestra_pipeline_events WHERE run_id IN (${doomed})`, [w.before])
+        yield* sql.unsafe(`DELETE FROM orchestra_pipeline_runs WHERE state <> 'PENDING' AND finished_at < ${ph(1, "time")}`, [w.before])
+        return n
+      }
+      case "SetSchedule":
+        yield* sql.unsafe(
+          `INSERT INTO orchestra_schedules (name, last_fired) VALUES (${ph(1, "text")}, ${ph(2, "time")}) ${
+            dialect.onConflict(["name"], { _tag: "Update", set: "last_fired = excluded.last_fired" })
+          }`,
+          [w.name, w.at]
+        )
+        return undefined
+    }
+  })
+
 /** Apply `writes` (in a transaction the caller opens); one result per write. */
 export const apply = (
   sql: SqlClient,
@@ -321,9 +398,12 @@ export const apply = (
   Effect.gen(function*() {
     const out: Array<unknown> = new Array(writes.length)
     let stretch: Array<{ readonly i: number; readonly w: Write }> = []
+    const pipelineWrites: Array<{ readonly i: number; readonly w: PipelineWrite }> = []
     for (let i = 0; i <= writes.length; i++) {
       const w = writes[i]
-      if (w === undefined || w._tag === "Purge") {
+      if (w !== undefined && isPipelineWrite(w)) {
+        pipelineWrites.push({ i, w })
+      } else if (w === undefined || w._tag === "Purge") {
         if (stretch.length > 0) yield* applyStretch(sql, dialect, stretch, out)
         stretch = []
         if (w !== undefined && w._tag === "Purge") out[i] = yield* applyPurge(sql, dialect, w.before)
@@ -331,5 +411,6 @@ export const apply = (
         stretch.push({ i, w })
       }
     }
+    for (const { i, w } of pipelineWrites) out[i] = yield* applyPipelineWrite(sql, dialect, w)
     return out
   })

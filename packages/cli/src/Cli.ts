@@ -11,6 +11,7 @@ import * as Certs from "./Certs.js"
 import * as Daemons from "./Daemons.js"
 import * as Demo from "./Demo.js"
 import * as Exit from "./Exit.js"
+import * as Pipelines from "./Pipelines.js"
 import * as Scores from "./Scores.js"
 import * as Simulate from "./Simulate.js"
 
@@ -34,16 +35,16 @@ export const root = Command.make("orchestra", {}).pipe(
     Audience.submit,
     Audience.status,
     Audience.wait,
-    planned("watch", "stream a job's events as they happen"),
-    planned("cancel", "cancel a job; running scores are killed"),
-    planned("jobs", "list and filter jobs"),
+    Audience.watch,
+    Audience.cancel,
+    Audience.jobs,
     Audience.players,
     Scores.scores,
     Command.make("pipeline").pipe(
-      Command.withDescription("Declarative pipelines of jobs (planned, not available yet)"),
+      Command.withDescription("Declarative pipelines of jobs: validate a document, show a run's plan (running on a conductor is planned)"),
       Command.withSubcommands([
-        planned("validate", "check a pipeline document before anything runs", "pipeline"),
-        planned("run", "run a pipeline", "pipeline"),
+        Pipelines.validate,
+        Pipelines.run,
         planned("status", "show a pipeline run", "pipeline")
       ])
     ),

@@ -5,7 +5,9 @@
  * 0 the job (or command) is OK, 1 the job FAILed, 2 PARTIAL_FAIL, 3 the job
  * was CANCELLED, 4 still pending when a wait timed out, 64 usage error
  * (bad flags or input), 69 cannot reach the conductor or it refused the
- * request, 70 internal error, 78 bad configuration.
+ * request, 70 internal error, 77 the conductor did not accept the token
+ * (unauthorized or forbidden), 78 bad configuration. `docs/cli.md` lists
+ * them for users.
  *
  * @since 0.1.0
  */
@@ -21,6 +23,7 @@ export const codes = {
   usage: 64,
   unavailable: 69,
   internal: 70,
+  unauthorized: 77,
   config: 78
 } as const
 

@@ -1,6 +1,8 @@
 /**
  * `orchestra scores validate DIR`: scan a score directory the way a player
- * does and show what it would offer, or why a score is left out.
+ * does and show what it would offer, or why a score is left out; and
+ * `orchestra scores list`, the catalog merged from the players (in
+ * `Audience.ts`, with the other commands that ask the conductor).
  *
  * @since 0.1.0
  */
@@ -9,6 +11,7 @@ import { ScoreDirectory } from "@orchestra/manifest"
 import type { Json } from "@orchestra/core"
 import { Console, Effect } from "effect"
 import * as path from "node:path"
+import * as Audience from "./Audience.js"
 import * as Exit from "./Exit.js"
 
 /** One line per parameter: name, type, constraints, default, required. */
@@ -86,12 +89,6 @@ export const scores = Command.make("scores").pipe(
   Command.withDescription("Score tools"),
   Command.withSubcommands([
     validate,
-    Command.make("list", {}, () =>
-      Effect.fail(
-        new Exit.ExitWith({
-          code: Exit.codes.usage,
-          message: `"scores list" is planned but not available in this version yet (the catalog merged from the players); "orchestra players" shows each player's scores`
-        })
-      )).pipe(Command.withDescription("The score catalog merged from the players (planned, not available yet)"))
+    Audience.scoresList
   ])
 )

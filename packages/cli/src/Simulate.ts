@@ -95,7 +95,7 @@ export const parseLatency = (spec: string): Either.Either<Simulation.LatencyMode
 }
 
 /** The registry: the built-in policies, then each plugin module in turn. */
-const registryOf = (plugins: ReadonlyArray<string>, baseDir: string) =>
+export const registryOf = (plugins: ReadonlyArray<string>, baseDir: string) =>
   Effect.gen(function*() {
     let registry = yield* PluginRegistry.Registry.make(builtinPolicies())
     for (const spec of plugins) {

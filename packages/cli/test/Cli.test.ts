@@ -20,9 +20,69 @@ describe("orchestra command", () => {
   })
 
   it("a planned command says it is not available yet and exits 64", () => {
-    const r = orchestra(["watch"])
+    const r = orchestra(["pipeline", "status"])
     expect(r.status).toBe(Exit.codes.usage)
     expect(r.stderr).toContain("not available in this version yet")
+  })
+
+  it("pipeline validate checks the sample pipeline against the sample scores; run --plan shows the plan", () => {
+    const root = path.resolve(__dirname, "..", "..", "..")
+    const file = path.join(root, "samples", "pipelines", "release.yaml")
+    const ok = orchestra(["pipeline", "validate", file, "--scores", path.join(root, "samples", "scores")])
+    expect(ok.stderr).toBe("")
+    expect(ok.status).toBe(0)
+    expect(ok.stdout).toContain("pipeline release is valid (3 jobs)")
+    expect(ok.stdout).toMatch(/1\. build\n\s+2\. canary\n\s+3\. rollout/)
+    const plan = orchestra(["pipeline", "run", file, "--param", "ref=main", "--plan", "--scores", path.join(root, "samples", "scores")])
+    expect(plan.status).toBe(0)
+    expect(plan.stdout).toContain("rollout")
+    expect(plan.stdout).toContain("<from jobs.build.output.version>")
+    const missing = orchestra(["pipeline", "run", file, "--plan"])
+    expect(missing.status).toBe(Exit.codes.usage)
+    expect(missing.stderr).toContain("ref")
+  })
+
+  it("pipeline validate lists every type error with its line before anything runs, and exits 78", () => {
+    const root = path.resolve(__dirname, "..", "..", "..")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-pipeline-"))
+    try {
+      const file = path.join(dir, "broken.yaml")
+      fs.writeFileSync(file, [
+        "name: broken",
+        "jobs:",
+        "  build:",
+        "    score: build",
+        "    players: [a]",
+        "    policy: one-of",
+        "    params: { ref: main }",
+        "  deploy:",
+        "    needs: [build]",
+        "    score: deploy",
+        "    players: [a]",
+        "    policy: all-of",
+        "    params:",
+        "      version: \"${{ jobs.build.output.nosuch }}\"",
+        "      batch: \"${{ jobs.build.output.version }}\"",
+        "  loop-a:",
+        "    needs: [loop-b]",
+        "    score: noop",
+        "    players: [a]",
+        "    policy: one-of",
+        "  loop-b:",
+        "    needs: [loop-a]",
+        "    score: noop",
+        "    players: [a]",
+        "    policy: one-of",
+        ""
+      ].join("\n"))
+      const r = orchestra(["pipeline", "validate", file, "--scores", path.join(root, "samples", "scores")])
+      expect(r.status).toBe(Exit.codes.config)
+      expect(r.stderr).toMatch(/broken\.yaml:14\b[^\n]*nosuch/)
+      expect(r.stderr).toMatch(/broken\.yaml:15\b[^\n]*integer/)
+      expect(r.stderr).toMatch(/cycle/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("an unknown flag is a usage error (64)", () => {

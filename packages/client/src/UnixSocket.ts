@@ -8,12 +8,10 @@
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { JobState, Json, Names, Outcome } from "@orchestra/core"
 import * as net from "node:net"
+import { ClientError } from "./ClientError.js"
 
-/** Talking to the conductor failed, or it refused the request. */
-export class ClientError extends Schema.TaggedError<ClientError>()("ClientError", {
-  reason: Schema.Literal("connect", "protocol", "refused", "timeout"),
-  message: Schema.String
-}) {}
+/** Talking to the conductor failed, or it refused the request (the client's one error). */
+export { ClientError }
 
 /** One player's result in a status reply. */
 export const PlayerStatus = Schema.Struct({
@@ -38,6 +36,15 @@ export interface QueueRequest {
   readonly policy?: string
   readonly options?: Json.Json
   readonly params?: Json.JsonObject
+  /** Target players by labels, besides (or instead of) `players`. */
+  readonly selector?: Readonly<Record<string, string>>
+  /** Epoch milliseconds after which unfinished tasks end `TIMEOUT`. */
+  readonly deadline?: number
+  /** Retries of failed tasks. */
+  readonly retry?: { readonly max: number; readonly backoffMs?: number | undefined; readonly factor?: number | undefined; readonly maxBackoffMs?: number | undefined }
+  /** The same key returns the same job. */
+  readonly idempotencyKey?: string
+  readonly labels?: Readonly<Record<string, string>>
 }
 
 const Reply = Schema.Tuple(Schema.Literal("OK", "Error"), Schema.Unknown)

@@ -26,16 +26,24 @@
  * "dispatchTurns":…,"assignmentsSent":…,"ingestTurns":…,"endsRecorded":…,
  * "eventLoop":{"activeMs":…,"idleMs":…}}]`, the engine's counters.
  *
+ * Extensions over the `Audience` operations (the same as the HTTP API's;
+ * see docs/audience-socket.md): `get`, `cancel`, `jobs`, `scores`, `wait`
+ * (held open until the job finishes or the timeout passes) and `events`
+ * (a first line `["OK",{"from":"<id>"}]`, then one event per line until the
+ * client closes, or, with `"until":"finished"`, the job ends).
+ *
  * @since 0.1.0
  */
-import type { Job, Store } from "@orchestra/core"
+import { Events as ApiEvents, Views } from "@orchestra/api"
+import type { Errors, Job, Store } from "@orchestra/core"
 import { Job as JobModule, JobState } from "@orchestra/core"
 import type { Names } from "@orchestra/core"
 import type { Scope } from "effect"
-import { Data, Effect, FiberSet } from "effect"
+import { Data, Effect, Either, FiberSet, ParseResult, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import type { AudienceService, Subscription } from "./Audience.js"
 import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
 import { StatusCache } from "./internal/StatusCache.js"
@@ -69,6 +77,8 @@ export interface Dependencies {
    * its own, whose entries expire after a minute.
    */
   readonly statusCache?: StatusCache
+  /** The audience operations, for the extension ops (without: those ops are refused). */
+  readonly audience?: AudienceService
 }
 
 /** A reply: `["OK", value]` or `["Error", reason]`. */
@@ -105,8 +115,119 @@ export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Repl
   if (op === "status") return status(deps, request, deps.statusCache)
   if (op === "players") return Effect.sync((): Reply => ["OK", playersOf(deps.engine)])
   if (op === "stats") return Effect.map(statsOf(deps.engine), (s): Reply => ["OK", s])
+  if (typeof op === "string" && EXTENSION_OPS.has(op)) {
+    if (deps.audience === undefined) return Effect.succeed(error(`Op ${JSON.stringify(op)} is not available`))
+    return extension(deps.audience, op, request)
+  }
   return Effect.succeed(error(`Unknown Op ${JSON.stringify(op)}`))
 }
+
+// ---- extension ops over the audience operations ------------------------------------------
+
+const EXTENSION_OPS: ReadonlySet<string> = new Set(["get", "cancel", "jobs", "scores", "wait", "events"])
+
+/** The reply to an audience operation's failure: `null` for an unknown job (as `status`), else its message. */
+const failure = (e: Errors.JobNotFound | Errors.InvalidRequest | Errors.StoreError | { readonly _tag: string; readonly message: string }): Reply =>
+  e._tag === "JobNotFound" ? error(null) : error(e.message)
+
+const replyOf = <A, E extends { readonly _tag: string; readonly message: string }>(effect: Effect.Effect<A, E>): Effect.Effect<Reply> =>
+  Effect.match(effect, { onFailure: failure, onSuccess: (value): Reply => ["OK", value] })
+
+/** A job id in a request: a positive safe integer (or its digits). */
+const jobId = (request: Record<string, unknown>): number | undefined => {
+  const n = statusId(request)
+  return n === undefined || Number.isNaN(n) ? undefined : n
+}
+
+const decodeList = Schema.decodeUnknownEither(Views.ListParams, { errors: "all" })
+const decodeDuration = Schema.decodeUnknownEither(Views.DurationParam)
+
+/** The `jobs` filters: the HTTP API's query parameters, as JSON (numbers or strings). */
+const listQuery = (request: Record<string, unknown>): Either.Either<Views.ListParams, string> => {
+  const raw: Record<string, string> = {}
+  for (const key of ["state", "score", "player", "since", "until", "before", "limit"] as const) {
+    const v = getKey(request, key)
+    if (v === undefined || v === null) continue
+    if (typeof v !== "string" && typeof v !== "number") return Either.left(`Invalid ${key}: expected a string or a number`)
+    raw[key] = String(v)
+  }
+  return Either.mapLeft(decodeList(raw), (e) =>
+    ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.map(String).join(".") || "query"}: ${i.message}`).join("; "))
+}
+
+/** `timeout` of `wait`: a duration (`"30s"`) or a number of seconds; default 30 s, at most 5 min. */
+const waitTimeout = (request: Record<string, unknown>): Either.Either<number, string> => {
+  const v = getKey(request, "timeout")
+  if (v === undefined || v === null) return Either.right(Views.DEFAULT_WAIT_MS)
+  if (typeof v !== "string" && typeof v !== "number") return Either.left("Invalid timeout: expected a duration such as \"30s\" or a number of seconds")
+  return Either.mapLeft(decodeDuration(String(v)), (e) => `Invalid timeout: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+}
+
+/** `types` of `events`: an array of event types or a comma-separated string. */
+const eventTypes = (request: Record<string, unknown>): Either.Either<ReadonlySet<string> | undefined, string> => {
+  const v = getKey(request, "types")
+  if (v === undefined || v === null) return Either.right(undefined)
+  const list = typeof v === "string" ? v.split(",").map((t) => t.trim()).filter((t) => t !== "") : v
+  if (!Array.isArray(list) || !list.every((t) => typeof t === "string")) return Either.left("Invalid types: expected event types")
+  const known = new Set<string>(ApiEvents.types)
+  const unknown = list.filter((t) => !known.has(t))
+  if (unknown.length > 0) return Either.left(`Unknown event type ${unknown.map((t) => JSON.stringify(t)).join(", ")}`)
+  return Either.right(list.length === 0 ? undefined : new Set(list))
+}
+
+const extension = (audience: AudienceService, op: string, request: Record<string, unknown>): Effect.Effect<Reply> => {
+  switch (op) {
+    case "get": {
+      const id = jobId(request)
+      return id === undefined ? Effect.succeed(error(null)) : replyOf(audience.get(id))
+    }
+    case "cancel": {
+      const id = jobId(request)
+      const reason = getKey(request, "reason")
+      return id === undefined ? Effect.succeed(error(null)) : replyOf(audience.cancel(id, typeof reason === "string" ? reason : undefined))
+    }
+    case "jobs":
+      return Either.match(listQuery(request), {
+        onLeft: (why) => Effect.succeed(error(why)),
+        onRight: (query) => replyOf(audience.list(query))
+      })
+    case "scores":
+      return Effect.sync((): Reply => ["OK", audience.scores()])
+    case "wait": {
+      const id = jobId(request)
+      if (id === undefined) return Effect.succeed(error(null))
+      return Either.match(waitTimeout(request), {
+        onLeft: (why) => Effect.succeed(error(why)),
+        onRight: (ms) => replyOf(audience.wait(id, ms))
+      })
+    }
+    default:
+      return Effect.succeed(error(`Op ${JSON.stringify(op)} streams: send it on a connection of its own`))
+  }
+}
+
+/** What an `events` request subscribes to, or the refusal. */
+export const subscribe = (audience: AudienceService, request: Record<string, unknown>): Effect.Effect<Subscription, Reply> =>
+  Effect.gen(function*() {
+    const types = eventTypes(request)
+    if (Either.isLeft(types)) return yield* Effect.fail(error(types.left))
+    const rawFrom = getKey(request, "from")
+    if (rawFrom !== undefined && rawFrom !== null && typeof rawFrom !== "string") return yield* Effect.fail(error("Invalid from: expected an event id"))
+    const from = typeof rawFrom === "string" ? rawFrom : undefined
+    const until = getKey(request, "until")
+    if (until !== undefined && until !== null && until !== "finished") return yield* Effect.fail(error(`Invalid until ${JSON.stringify(until)}: expected "finished"`))
+    const rawId = getKey(request, "id")
+    if (rawId === undefined || rawId === null) {
+      if (until === "finished") return yield* Effect.fail(error("Missing Id: until finished needs a job id"))
+      return audience.allEvents({ from, types: types.right })
+    }
+    const id = jobId(request)
+    if (id === undefined) return yield* Effect.fail(error(null))
+    return yield* Effect.mapError(
+      audience.jobEvents(id, { from, types: types.right, untilFinished: until === "finished" }),
+      failure
+    )
+  })
 
 /**
  * The engine's counters and the event loop's busy and idle time since the
@@ -304,6 +425,42 @@ const prepare = (file: string): Effect.Effect<void, AudienceSocketError> =>
     })
   })
 
+/** Write a line, waiting for the socket to drain when its buffer is full. */
+const writeLine = (socket: net.Socket, text: string): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (socket.destroyed || !socket.writable) return resume(Effect.interrupt)
+    if (socket.write(text)) return resume(Effect.void)
+    const onDrain = () => {
+      socket.off("close", onClose)
+      resume(Effect.void)
+    }
+    const onClose = () => {
+      socket.off("drain", onDrain)
+      resume(Effect.interrupt)
+    }
+    socket.once("drain", onDrain)
+    socket.once("close", onClose)
+    return Effect.sync(() => {
+      socket.off("drain", onDrain)
+      socket.off("close", onClose)
+    })
+  })
+
+/** The `events` op: `["OK",{"from":…}]`, then one event per line. */
+const streamEvents = (audience: AudienceService, request: Record<string, unknown>, socket: net.Socket): Effect.Effect<void> =>
+  Effect.matchEffect(subscribe(audience, request), {
+    onFailure: (reply) => writeLine(socket, line(reply)),
+    onSuccess: (sub) =>
+      Effect.zipRight(
+        writeLine(socket, line(["OK", { from: sub.from }])),
+        Stream.runForEachChunk(sub.stream, (chunk) => {
+          let text = ""
+          for (const e of chunk) text += `${JSON.stringify(e)}\n`
+          return text === "" ? Effect.void : writeLine(socket, text)
+        })
+      )
+  })
+
 /** Listen on the socket until the scope closes; the socket file is removed then. */
 export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ readonly path: string }, AudienceSocketError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -346,12 +503,31 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<{ rea
             return
           }
         }
-        run(
+        const op = isObject(request) ? getKey(request, "op") : undefined
+        const audience = served.audience
+        if (op === "events" && audience !== undefined && isObject(request)) {
+          // held open: no request timeout; stopped when the client goes away
+          socket.setTimeout(0)
+          const fiber = run(
+            streamEvents(audience, request, socket).pipe(
+              Effect.catchAllCause((cause) => Effect.logError("audience events failed", cause)),
+              Effect.ensuring(Effect.sync(() => socket.end()))
+            )
+          )
+          socket.once("close", () => fiber.unsafeInterruptAsFork(fiber.id()))
+          return
+        }
+        if (op === "wait") {
+          socket.setTimeout(0)
+        }
+        const fiber = run(
           handle(served, request).pipe(
             Effect.catchAllCause((cause) => Effect.logError("audience request failed", cause).pipe(Effect.as(error("Internal error")))),
             Effect.flatMap((r) => Effect.sync(() => socket.end(line(r))))
           )
         )
+        // a waiting client that went away needs no answer (other ops run to the end: a job is never half-submitted)
+        if (op === "wait") socket.once("close", () => fiber.unsafeInterruptAsFork(fiber.id()))
       }
       socket.on("data", (chunk: string) => {
         if (answered) return

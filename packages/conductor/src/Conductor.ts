@@ -1,7 +1,8 @@
 /**
  * A conductor assembled from its parts: an engine over a store and a
  * policy registry, the jobs the store left unfinished resumed, player
- * sessions served by a transport, the audience socket and retention. Used
+ * sessions served by a transport, the event log and the audience operations
+ * over it, the audience socket, the HTTP API and retention. Used
  * by `ConductorLive` (config, plugins, signals) and directly by tests and
  * embedders.
  *
@@ -10,9 +11,13 @@
 import type { Errors, Names, PluginRegistry, Store, Transport } from "@orchestra/core"
 import type { Scope } from "effect"
 import { Effect } from "effect"
+import * as Audience from "./Audience.js"
 import * as AudienceSocket from "./AudienceSocket.js"
 import * as Engine from "./Engine.js"
+import * as Events from "./Events.js"
+import * as HttpServer from "./HttpServer.js"
 import * as Intake from "./Intake.js"
+import { Metrics } from "./Metrics.js"
 import { StatusCache } from "./internal/StatusCache.js"
 import * as Retention from "./Retention.js"
 
@@ -24,6 +29,10 @@ export interface Options {
   readonly allowlist: Iterable<Names.PlayerName>
   readonly transport: Transport.ConductorTransportService
   readonly audienceSocket?: AudienceSocket.Options
+  /** The HTTP API (absent: none). */
+  readonly http?: HttpServer.Options
+  /** The event log (how many events are kept for readers that resume). */
+  readonly events?: Events.Options
   readonly retentionMs?: number
   readonly retentionIntervalMs?: number
   readonly engine?: Omit<Engine.EngineOptions, "store" | "policies" | "allowlist" | "name">
@@ -33,6 +42,13 @@ export interface Conductor {
   readonly engine: Engine.EngineService
   readonly intake: Intake.IntakeService
   readonly store: Store.StoreService
+  /** Every audience event of this run, and the latest ones kept. */
+  readonly events: Events.EventLog
+  /** The audience operations (what the socket's extension ops and the HTTP API call). */
+  readonly audience: Audience.AudienceService
+  readonly metrics: Metrics
+  /** Where the HTTP API listens, when one was asked for. */
+  readonly http: HttpServer.Address | undefined
   /** Where players connect. */
   readonly address: string
   /** The audience socket, when one was asked for. */
@@ -44,24 +60,36 @@ export interface Conductor {
 /** Start a conductor; it runs until the scope closes. */
 export const make = (
   options: Options
-): Effect.Effect<Conductor, Errors.StoreError | Errors.TransportError | AudienceSocket.AudienceSocketError, Scope.Scope> =>
+): Effect.Effect<
+  Conductor,
+  Errors.StoreError | Errors.TransportError | AudienceSocket.AudienceSocketError | HttpServer.HttpServerError,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
+    const events = Events.make(options.events)
+    const metrics = new Metrics(events.startedAt)
+    metrics.attach(events)
     const engine = yield* Engine.make({
       ...options.engine,
       name: options.name ?? "conductor",
       store: options.store,
       policies: options.registry.policies,
-      allowlist: options.allowlist
+      allowlist: options.allowlist,
+      events: (e) => {
+        events.publish(e)
+      }
     })
     const resumed = yield* engine.recover
     const intake = Intake.make({ store: options.store, engine, registry: () => options.registry })
+    const audience = Audience.make({ name: options.name ?? "conductor", store: options.store, engine, intake, events })
     const { address } = yield* options.transport.serve(engine.admit)
     // Replies to status polls of finished jobs; a purge empties it.
     const statusCache = new StatusCache()
     let socketPath: string | undefined
     if (options.audienceSocket !== undefined) {
-      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache })).path
+      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience })).path
     }
+    const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics })
     if (options.retentionMs !== undefined) {
       const purging: Store.StoreService = {
         ...options.store,
@@ -75,7 +103,13 @@ export const make = (
       )
     }
     yield* Effect.logInfo("conductor started").pipe(
-      Effect.annotateLogs({ name: options.name ?? "conductor", address, resumed, ...(socketPath === undefined ? {} : { socket: socketPath }) })
+      Effect.annotateLogs({
+        name: options.name ?? "conductor",
+        address,
+        resumed,
+        ...(socketPath === undefined ? {} : { socket: socketPath }),
+        ...(http === undefined ? {} : { http: http.url })
+      })
     )
-    return { engine, intake, store: options.store, address, socketPath, resumed }
+    return { engine, intake, store: options.store, events, audience, metrics, http, address, socketPath, resumed }
   })

@@ -13,6 +13,7 @@ import { Units, Yaml } from "@orchestra/manifest"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import * as path from "node:path"
 import * as Allowlist from "./Allowlist.js"
+import * as Tokens from "./Tokens.js"
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1))
 
@@ -75,6 +76,27 @@ export const File = Schema.Struct({
       )
     })
   ),
+  /** The HTTP audience API (absent: none). */
+  http: Schema.optional(
+    Schema.Struct({
+      listen: Schema.optionalWith(
+        Schema.Struct({
+          host: Schema.optionalWith(NonEmpty, { default: () => "127.0.0.1" }),
+          port: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 65535)), { default: () => 7031 })
+        }),
+        { default: () => ({ host: "127.0.0.1", port: 7031 }) }
+      ),
+      /** Bearer tokens, hashed (`orchestra token new`). */
+      tokens: Schema.optionalWith(Schema.Array(Tokens.TokenEntry), { default: () => [] })
+    })
+  ),
+  /** The audience event log. */
+  events: Schema.optional(
+    Schema.Struct({
+      /** Events kept for readers that resume (`Last-Event-ID`); default 100,000. */
+      keep: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000_000)))
+    })
+  ),
   store: Schema.optionalWith(StoreBlock, { default: () => ({ plugin: "sqlite", path: "orchestra.db" }) }),
   transport: Schema.optionalWith(TransportBlock, { default: () => "tls" }),
   /** Extra plugins to load (package names or paths), e.g. a policy of your own. */
@@ -118,6 +140,14 @@ export interface ConductorConfig {
   readonly plugins: ReadonlyArray<string>
   readonly retentionMs: number | undefined
   readonly logLevel: LogLevel
+  /** The HTTP API: where it listens and the tokens it accepts (absent: no HTTP API). */
+  readonly http?: {
+    readonly host: string
+    readonly port: number
+    readonly tokens: ReadonlyArray<Tokens.TokenEntry>
+  } | undefined
+  /** How many audience events are kept for readers that resume (absent: the default, 100,000). */
+  readonly eventsKept?: number | undefined
 }
 
 const resolveFrom = (baseDir: string, p: string): string => path.resolve(baseDir, p)
@@ -165,7 +195,11 @@ export const resolve = (decoded: File, file: string): Omit<ConductorConfig, "all
     transport: { plugin: transportPlugin, config: { ...transportConfig, ...transportOwn } },
     plugins: decoded.plugins,
     retentionMs: decoded.retention,
-    logLevel: decoded.log.level
+    logLevel: decoded.log.level,
+    http: decoded.http === undefined
+      ? undefined
+      : { host: decoded.http.listen.host, port: decoded.http.listen.port, tokens: decoded.http.tokens },
+    eventsKept: decoded.events?.keep
   }
 }
 

@@ -3,7 +3,7 @@
  * registry (the built-in plugins, then the user's own from `plugins:` and
  * from module specs in `store`/`transport`, imported by the Node loader
  * relative to the config file) → store → transport → engine (resuming
- * unfinished jobs) → audience socket → retention; logging at the configured
+ * unfinished jobs) → audience socket → HTTP API → retention; logging at the configured
  * level; SIGHUP re-reads the players allowlist and the transport's CRL.
  * `run` serves until interrupted.
  *
@@ -24,6 +24,7 @@ import type { Scope } from "effect"
 import { Effect, Either, FiberSet, Runtime } from "effect"
 import * as Allowlist from "./Allowlist.js"
 import type * as AudienceSocket from "./AudienceSocket.js"
+import type * as HttpServer from "./HttpServer.js"
 import * as Conductor from "./Conductor.js"
 import * as ConductorConfig from "./ConductorConfig.js"
 import * as Logging from "./Logging.js"
@@ -48,6 +49,7 @@ export type StartError =
   | Errors.StoreError
   | Errors.TransportError
   | AudienceSocket.AudienceSocketError
+  | HttpServer.HttpServerError
 
 export interface StartOptions {
   /** Change the configuration after it is read (command-line overrides). */
@@ -107,7 +109,9 @@ export const startWith = (
       allowlist: config.allowlist,
       transport,
       ...(config.audienceSocket === undefined ? {} : { audienceSocket: config.audienceSocket }),
-      ...(config.retentionMs === undefined ? {} : { retentionMs: config.retentionMs })
+      ...(config.retentionMs === undefined ? {} : { retentionMs: config.retentionMs }),
+      ...(config.http === undefined ? {} : { http: config.http }),
+      ...(config.eventsKept === undefined ? {} : { events: { capacity: config.eventsKept } })
     })
 
     const reload = Effect.gen(function*() {

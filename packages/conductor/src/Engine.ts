@@ -23,6 +23,11 @@
  * open and has not started ending; any other result (duplicate,
  * retransmission, late) is acknowledged without being recorded.
  *
+ * Events (`options.events`): once durable, each dispatch, start, end and
+ * finished job is published (`task.dispatched`, `task.started`,
+ * `task.finished`, `job.finished`), as are `job.submitted` (a job started
+ * by `submit`) and player sessions (`player.connected`/`disconnected`).
+ *
  * Retries (`request.retry`): a retryable outcome with retries left queues
  * the same task again after an exponential backoff, without telling the
  * policy. Deadline (`request.deadline`): when it passes, tasks not ended
@@ -30,6 +35,7 @@
  *
  * @since 0.1.0
  */
+import type { Events } from "@orchestra/api"
 import type { Job, Policy, Store, Transport } from "@orchestra/core"
 import { Errors, Names, Outcome, PolicyRun, Protocol } from "@orchestra/core"
 import type { Fiber, Scope } from "effect"
@@ -71,6 +77,11 @@ export interface EngineOptions {
    * event loop, so without this the loops would run for every submission.
    */
   readonly minTurnIntervalMs?: number
+  /**
+   * Where audience events go (the conductor's `EventLog`), called
+   * synchronously from the loops: keep it cheap.
+   */
+  readonly events?: (event: Events.Body) => void
 }
 
 export interface EngineStats {
@@ -87,6 +98,8 @@ export interface EngineStats {
   /** Turns of the ingest loop so far, and ends recorded. */
   readonly ingestTurns: number
   readonly endsRecorded: number
+  /** Jobs started and not finished. */
+  readonly unfinishedJobs: number
 }
 
 export interface AllowlistChange {
@@ -185,6 +198,8 @@ type IngestItem =
   | {
     readonly _tag: "Finish"
     readonly id: Names.JobId
+    readonly score: Names.ScoreName
+    readonly targets: ReadonlyArray<Names.PlayerName>
     readonly state: "OK" | "PARTIAL_FAIL" | "FAIL" | "CANCELLED"
     readonly reason: string | undefined
     readonly at: number
@@ -220,6 +235,9 @@ class EngineImpl {
   assignmentsSent = 0
   ingestTurns = 0
   endsRecorded = 0
+  unfinished = 0
+  /** Where events go; a no-op without `options.events`. */
+  readonly emit: (event: Events.Body) => void
   private readonly maxTasksPerRun: number
   private readonly maxRefsPerAck: number
   private readonly storeRetryMs: number
@@ -235,6 +253,16 @@ class EngineImpl {
     this.maxTasksPerRun = Math.max(1, options.maxTasksPerRun ?? 256)
     this.maxRefsPerAck = Math.max(1, options.maxRefsPerAck ?? 4096)
     this.storeRetryMs = Math.max(0, options.storeRetryMs ?? 1000)
+    const events = options.events
+    this.emit = events === undefined
+      ? () => undefined
+      : (event) => {
+        try {
+          events(event)
+        } catch {
+          // a listener's bug must not stop the engine
+        }
+      }
   }
 
   get store(): Store.StoreService {
@@ -269,6 +297,7 @@ class EngineImpl {
       deadline: undefined
     }
     this.jobs.set(job.id, entry)
+    this.unfinished++
     return entry
   }
 
@@ -297,11 +326,13 @@ class EngineImpl {
     return entry
   }
 
-  start(job: SubmittedJob, now: number): void {
+  /** Start a job; false if it was already held. */
+  start(job: SubmittedJob, now: number): boolean {
     const entry = this.startPolicy(job)
-    if (entry === undefined) return
+    if (entry === undefined) return false
     this.armDeadline(entry, now)
     this.maybeForget(entry)
+    return true
   }
 
   private applyStep(job: JobEntry, step: PolicyRun.Step, now: number): void {
@@ -454,13 +485,22 @@ class EngineImpl {
   private finish(job: JobEntry, finished: Policy.Finished, now: number): void {
     if (job.finished) return
     job.finished = true
+    this.unfinished--
     job.outcome = finished
     if (job.deadline !== undefined) {
       job.deadline.unsafeInterruptAsFork(job.deadline.id())
       job.deadline = undefined
     }
     if (this.replaying) return
-    this.ingest.unsafeOffer({ _tag: "Finish", id: job.id, state: finished.state, reason: finished.reason, at: now })
+    this.ingest.unsafeOffer({
+      _tag: "Finish",
+      id: job.id,
+      score: job.request.score,
+      targets: job.targets,
+      state: finished.state,
+      reason: finished.reason,
+      at: now
+    })
     this.cancelLive(job, `the job finished ${finished.state}`, now)
   }
 
@@ -643,7 +683,7 @@ class EngineImpl {
     }
     if (job.finished) {
       const f = job.outcome ?? { state: "FAIL" as const, reason: "the job could not be resumed" }
-      this.ingest.unsafeOffer({ _tag: "Finish", id: job.id, state: f.state, reason: f.reason, at: now })
+      this.ingest.unsafeOffer({ _tag: "Finish", id: job.id, score: job.request.score, targets: job.targets, state: f.state, reason: f.reason, at: now })
       for (const task of job.tasks.values()) task.phase = "ended"
       job.tasks.clear()
       this.maybeForget(job)
@@ -820,8 +860,18 @@ class EngineImpl {
       let firstError: unknown
       recorded.forEach((r, i) => {
         const a = toRecord[i]!
-        if (Either.isRight(r)) a.durable = true
-        else {
+        if (Either.isRight(r)) {
+          a.durable = true
+          self.emit({
+            type: "task.dispatched",
+            at: a.dispatchedAt,
+            job: a.ref.job,
+            score: a.task.job.request.score,
+            key: a.ref.key,
+            attempt: a.ref.attempt,
+            player: a.player
+          })
+        } else {
           failed.push(a)
           firstError ??= r.left
         }
@@ -888,6 +938,7 @@ class EngineImpl {
       const ends: Array<PendingEnd> = []
       const needDispatch: Array<AttemptEntry> = []
       const starts: Array<{ readonly ref: Names.TaskRef; readonly at: number }> = []
+      const startedAttempts: Array<AttemptEntry> = []
       const finishes: Array<Extract<IngestItem, { _tag: "Finish" }>> = []
       const acks = new Map<Transport.PlayerSession, Array<Names.TaskRef>>()
       const ackLater = (session: Transport.PlayerSession, ref: Names.TaskRef) => {
@@ -925,7 +976,10 @@ class EngineImpl {
           case "Started":
             for (const t of item.tasks) {
               const a = self.index.get(Names.taskRefString(t.ref))
-              if (a !== undefined && !a.ending && a.player === item.player) starts.push(t)
+              if (a !== undefined && !a.ending && a.player === item.player) {
+                starts.push(t)
+                startedAttempts.push(a)
+              }
             }
             break
           case "End": {
@@ -982,13 +1036,38 @@ class EngineImpl {
           "finishJob"
         )
       ], { concurrency: "unbounded" })
-      for (const r of startResults) {
-        if (Either.isLeft(r)) yield* Effect.logWarning("could not record a start").pipe(Effect.annotateLogs({ error: r.left.message }))
+      for (const [i, r] of startResults.entries()) {
+        if (Either.isLeft(r)) {
+          yield* Effect.logWarning("could not record a start").pipe(Effect.annotateLogs({ error: r.left.message }))
+          continue
+        }
+        const a = startedAttempts[i]!
+        self.emit({
+          type: "task.started",
+          at: starts[i]!.at,
+          job: a.ref.job,
+          score: a.task.job.request.score,
+          key: a.ref.key,
+          attempt: a.ref.attempt,
+          player: a.player
+        })
       }
       const finishRetry: Array<IngestItem> = []
+      const finishedJobs: Array<Events.Body> = []
       for (const [i, r] of finishResults.entries()) {
-        if (Either.isRight(r)) continue
         const f = finishes[i]!
+        if (Either.isRight(r)) {
+          finishedJobs.push({
+            type: "job.finished",
+            at: f.at,
+            job: f.id,
+            score: f.score,
+            targets: f.targets,
+            state: f.state,
+            ...(f.reason === undefined ? {} : { reason: f.reason })
+          })
+          continue
+        }
         yield* Effect.logError("could not record a finished job; retrying").pipe(Effect.annotateLogs({ job: f.id, error: r.left.message }))
         finishRetry.push(f)
       }
@@ -1002,11 +1081,24 @@ class EngineImpl {
 
       const done: Array<PendingEnd> = []
       const retry: Array<IngestItem> = []
+      const taskFinished: Array<Events.Body> = []
       ends.forEach((e) => {
         const r = byEnd.get(e)
         if (r !== undefined && Either.isRight(r)) {
           self.endsRecorded++
           done.push(e)
+          if (r.right) {
+            taskFinished.push({
+              type: "task.finished",
+              at: e.ended.finishedAt,
+              job: e.a.ref.job,
+              score: e.a.task.job.request.score,
+              key: e.a.ref.key,
+              attempt: e.a.ref.attempt,
+              player: e.a.player,
+              outcome: e.ended.outcome
+            })
+          }
           if (e.session !== undefined) ackLater(e.session, e.ended.ref)
         } else if (e.synthetic !== undefined) {
           retry.push(e.synthetic)
@@ -1040,6 +1132,10 @@ class EngineImpl {
           self.onEnded(e.a, e.ended.outcome, e.ended.response, e.ended.finishedAt, now)
         }
       }
+      // Once the engine has taken them in (a reader then sees `holds` up to date), outcomes
+      // first, then the jobs that finished: a job's last outcomes come before its end.
+      for (const e of taskFinished) self.emit(e)
+      for (const e of finishedJobs) self.emit(e)
     })
   }
 }
@@ -1116,8 +1212,14 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
         }
         const claim = {}
         p.claim = claim
+        let connected = false
         yield* Effect.addFinalizer(() =>
-          Effect.sync(() => impl.sessionEnded(p, claim)).pipe(
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            Effect.sync(() => {
+              impl.sessionEnded(p, claim)
+              if (connected) impl.emit({ type: "player.disconnected", at, player: p.name })
+            })
+          ).pipe(
             Effect.zipRight(Effect.logInfo("player disconnected").pipe(Effect.annotateLogs({ player: p.name, peer: peer.address })))
           )
         )
@@ -1129,6 +1231,8 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
               yield* session.close(`player "${p.name}" is not on the allowlist`)
               return
             }
+            connected = true
+            impl.emit({ type: "player.connected", at: now, player: p.name, slots: session.hello.slots, address: session.peer.address })
             yield* Effect.logInfo("player connected").pipe(
               Effect.annotateLogs({ player: p.name, peer: peer.address, slots: session.hello.slots, scores: session.hello.catalog.length })
             )
@@ -1144,7 +1248,19 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
       })
 
     const service: EngineService = {
-      submit: (job) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => impl.start(job, now))),
+      submit: (job) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            if (!impl.start(job, now)) return
+            impl.emit({
+              type: "job.submitted",
+              at: job.createdAt,
+              job: job.id,
+              score: job.request.score,
+              policy: job.request.policy.name,
+              targets: [...new Set(job.targets)]
+            })
+          })),
       admit,
       recover: Effect.gen(function*() {
         const jobs = yield* options.store.unfinishedJobs
@@ -1184,7 +1300,8 @@ export const make = (options: EngineOptions): Effect.Effect<EngineService, never
         dispatchTurns: impl.dispatchTurns,
         assignmentsSent: impl.assignmentsSent,
         ingestTurns: impl.ingestTurns,
-        endsRecorded: impl.endsRecorded
+        endsRecorded: impl.endsRecorded,
+        unfinishedJobs: impl.unfinished
       }))
     }
     return service

@@ -28,7 +28,7 @@ export const score = (name: string, parameters?: Job.Response, digest = `digest-
 
 export const defaultCatalog: ReadonlyArray<Catalog.ScoreInfo> = [score("noop"), score("slow")]
 
-export type Answer = { readonly outcome: Outcome.Outcome; readonly response?: Job.Response } | "hold"
+export type Answer = { readonly outcome: Outcome.Outcome; readonly response?: Job.Response; readonly log?: string } | "hold"
 export type Behavior = (task: Protocol.Assignment, player: FakePlayer) => Answer
 
 /**
@@ -57,6 +57,8 @@ export class FakePlayer {
       readonly slots?: number
       readonly catalog?: ReadonlyArray<Catalog.ScoreInfo>
       readonly labels?: Job.Labels
+      /** Send `Started` for each task it takes. */
+      readonly reportStarted?: boolean
     } = {}
   ) {}
 
@@ -130,8 +132,8 @@ export class FakePlayer {
     return this.received.map((a) => Names.taskRefString(a.ref))
   }
 
-  private result(ref: Names.TaskRef, outcome: Outcome.Outcome, response: Job.Response): Protocol.TaskResult {
-    return { ref, outcome, response, log: "", finishedAt: Date.now() }
+  private result(ref: Names.TaskRef, outcome: Outcome.Outcome, response: Job.Response, log = ""): Protocol.TaskResult {
+    return { ref, outcome, response, log, finishedAt: Date.now() }
   }
 
   private report(results: ReadonlyArray<Protocol.TaskResult>): Effect.Effect<void> {
@@ -144,16 +146,19 @@ export class FakePlayer {
       case "Run": {
         this.runMessages++
         const results: Array<Protocol.TaskResult> = []
+        const started: Array<{ ref: Names.TaskRef; at: number }> = []
         for (const a of m.tasks) {
           this.received.push(a)
           const id = Names.taskRefString(a.ref)
           if (this.executed.has(id) || this.held.has(id)) continue
           this.executed.add(id)
+          if (this.options.reportStarted === true) started.push({ ref: a.ref, at: Date.now() })
           const answer = this.behavior(a, this)
           if (answer === "hold") this.held.set(id, a)
-          else results.push(this.result(a.ref, answer.outcome, answer.response ?? {}))
+          else results.push(this.result(a.ref, answer.outcome, answer.response ?? {}, answer.log))
         }
-        return this.report(results)
+        const start = started.length > 0 ? this.send(new Protocol.Started({ tasks: started })) : Effect.void
+        return Effect.zipRight(start, this.report(results))
       }
       case "Ack":
         this.ackMessages++
@@ -234,6 +239,8 @@ export const harness = (options: {
   readonly hub?: TransportMemory.Hub
   readonly registry?: PluginRegistry.Registry
   readonly audienceSocket?: Conductor.Options["audienceSocket"]
+  readonly http?: Conductor.Options["http"]
+  readonly events?: Conductor.Options["events"]
 }): Effect.Effect<Harness, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const hub = options.hub ?? new TransportMemory.Hub()
@@ -244,6 +251,8 @@ export const harness = (options: {
       allowlist: options.allowlist.map(p),
       transport: hub.conductor("conductor"),
       ...(options.audienceSocket === undefined ? {} : { audienceSocket: options.audienceSocket }),
+      ...(options.http === undefined ? {} : { http: options.http }),
+      ...(options.events === undefined ? {} : { events: options.events }),
       engine: { storeRetryMs: 50 }
     })
     return { hub, store, conductor }

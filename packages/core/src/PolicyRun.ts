@@ -9,7 +9,6 @@
  * @since 0.1.0
  */
 import { Either } from "effect"
-import type { PolicyError } from "./Errors.js"
 import type { Labels } from "./Job.js"
 import { FinishedJobState } from "./JobState.js"
 import type { JobId, PlayerName, ScoreName, TaskKey } from "./Names.js"
@@ -43,14 +42,6 @@ export interface StartInput {
 const isFinishedState = (u: unknown): u is FinishedJobState =>
   typeof u === "string" && (FinishedJobState.literals as ReadonlyArray<string>).includes(u)
 
-const describeError = (e: unknown): string => {
-  if (e instanceof Error) return e.message
-  try {
-    return String(e)
-  } catch {
-    return "unprintable error"
-  }
-}
 
 /** JSON for a message, whatever the value (bigints, cycles, throwing getters). */
 const show = (u: unknown): string => {
@@ -58,6 +49,108 @@ const show = (u: unknown): string => {
     return JSON.stringify(u) ?? String(u)
   } catch {
     return typeof u
+  }
+}
+
+/**
+ * Check and decode a policy's options, guarded: a plugin that throws or
+ * returns something else than an `Either` gives a reason, not a crash.
+ */
+export const decodeOptions = (plugin: PolicyPlugin, raw: unknown): Either.Either<PolicyOptions, string> => {
+  let decoded: unknown
+  try {
+    decoded = plugin.decodeOptions(raw)
+  } catch (e) {
+    return Either.left(`policy "${plugin.name}" threw while checking its options: ${describeError(e)}`)
+  }
+  if (!Either.isEither(decoded)) return Either.left(`policy "${plugin.name}" did not return an Either from decodeOptions`)
+  const either = decoded as Either.Either<PolicyOptions, { readonly message?: unknown }>
+  if (Either.isLeft(either)) return Either.left(String(either.left.message ?? either.left))
+  return Either.right(either.right)
+}
+
+/** What a decision is checked against. */
+export interface DecisionContext {
+  readonly isLive: (key: string) => boolean
+  readonly liveCount: number
+  readonly isTarget: (player: PlayerName) => boolean
+  readonly maxKeyLength: number
+  /** How to name a task key in messages ("a task key"). */
+  readonly keyWhat: string
+  /** What to say of a player that may not be used ("which the job does not target"). */
+  readonly outside: string
+  /** What the decision is for, in messages ("the job"). */
+  readonly what: string
+}
+
+/** A decision that passed the checks. */
+export type CheckedDecision =
+  | { readonly _tag: "Finished"; readonly finished: Finished }
+  | {
+    readonly _tag: "Running"
+    readonly actions: ReadonlyArray<PolicyAction>
+    /** Tasks the decision makes live, with their players (deduplicated). */
+    readonly added: ReadonlyMap<TaskKey, ReadonlyArray<PlayerName>>
+  }
+
+/**
+ * The checks every policy decision passes, wherever a policy runs (a job,
+ * or a stage of one): a well-formed object, Run actions with valid and
+ * not-yet-live keys naming allowed players, known actions, a valid finished
+ * state, and — when not finished — something live to wait for. Pure; may
+ * throw on hostile values (throwing getters), so callers guard it. The
+ * actions of a finishing decision are dropped: what is live is cancelled.
+ */
+export const checkDecision = (decision: unknown, context: DecisionContext): Either.Either<CheckedDecision, string> => {
+  if (typeof decision !== "object" || decision === null) return Either.left("not an object")
+  const d = decision as Decision<unknown>
+  if (!Array.isArray(d.actions)) return Either.left("`actions` is not an array")
+  const added = new Map<TaskKey, ReadonlyArray<PlayerName>>()
+  const planned = (key: string) => context.isLive(key) || added.has(key as TaskKey)
+  const accepted: Array<PolicyAction> = []
+  for (const action of d.actions as ReadonlyArray<PolicyAction>) {
+    if (typeof action !== "object" || action === null) return Either.left("an action is not an object")
+    if (action._tag === "Run") {
+      if (typeof action.key !== "string" || action.key.length === 0 || action.key.length > context.maxKeyLength) {
+        return Either.left(`${context.keyWhat} must be a string of 1 to ${context.maxKeyLength} characters (got ${show(action.key)})`)
+      }
+      if (planned(action.key)) return Either.left(`task ${action.key} is already live`)
+      if (!Array.isArray(action.players) || action.players.length === 0) {
+        return Either.left(`task ${action.key} has no player to run on`)
+      }
+      for (const p of action.players) {
+        if (!context.isTarget(p)) return Either.left(`task ${action.key} names player ${show(p)}, ${context.outside}`)
+      }
+      const players = dedupe(action.players)
+      added.set(action.key, players)
+      accepted.push({ _tag: "Run", key: action.key, players, front: action.front === true })
+    } else if (action._tag === "Cancel") {
+      if (typeof action.key === "string" && planned(action.key)) accepted.push({ _tag: "Cancel", key: action.key })
+    } else {
+      return Either.left(`unknown action ${show((action as { _tag?: unknown })._tag)}`)
+    }
+  }
+  if (d.finished !== undefined) {
+    const f = d.finished
+    if (typeof f !== "object" || f === null || !isFinishedState(f.state)) {
+      return Either.left(`\`finished.state\` must be one of ${FinishedJobState.literals.join(", ")}`)
+    }
+    const finished: Finished = f.reason === undefined ? { state: f.state } : { state: f.state, reason: String(f.reason) }
+    return Either.right({ _tag: "Finished", finished })
+  }
+  if (context.liveCount + added.size === 0) {
+    return Either.left(`no task is live and ${context.what} is not finished, so it would never end`)
+  }
+  return Either.right({ _tag: "Running", actions: accepted, added })
+}
+
+/** Describe a thrown value, whatever it is. */
+export const describeError = (e: unknown): string => {
+  if (e instanceof Error) return e.message
+  try {
+    return String(e)
+  } catch {
+    return "unprintable error"
   }
 }
 
@@ -82,20 +175,10 @@ export class PolicyRun {
    */
   static start(plugin: PolicyPlugin, rawOptions: unknown, input: StartInput): { readonly run: PolicyRun; readonly step: Step } {
     const players = dedupe(input.players)
-    let decoded: Either.Either<PolicyOptions, PolicyError>
-    try {
-      decoded = plugin.decodeOptions(rawOptions)
-    } catch (e) {
-      const run = new PolicyRun(plugin.name, undefined, players)
-      return { run, step: run.fail(`policy "${plugin.name}" threw while checking its options: ${describeError(e)}`) }
-    }
-    if (!Either.isEither(decoded)) {
-      const run = new PolicyRun(plugin.name, undefined, players)
-      return { run, step: run.fail(`policy "${plugin.name}" did not return an Either from decodeOptions`) }
-    }
+    const decoded = decodeOptions(plugin, rawOptions)
     if (Either.isLeft(decoded)) {
       const run = new PolicyRun(plugin.name, undefined, players)
-      return { run, step: run.fail(decoded.left.message) }
+      return { run, step: run.fail(decoded.left) }
     }
     const options = decoded.right
     const run = new PolicyRun(plugin.name, options, players)
@@ -164,49 +247,25 @@ export class PolicyRun {
   }
 
   private applyUnguarded(decision: Decision<PolicyState>, when: string): Step {
-    const invalid = (why: string) => this.fail(`policy "${this.policy}" returned an invalid decision at ${when}: ${why}`)
-    if (typeof decision !== "object" || decision === null) return invalid("not an object")
-    if (!Array.isArray(decision.actions)) return invalid("`actions` is not an array")
-    // Only what this decision adds: O(actions) per step, not O(live tasks).
-    const added = new Map<TaskKey, ReadonlyArray<PlayerName>>()
-    const planned = (key: TaskKey) => this.liveTasks.has(key) || added.has(key)
-    const accepted: Array<PolicyAction> = []
-    for (const action of decision.actions as ReadonlyArray<PolicyAction>) {
-      if (typeof action !== "object" || action === null) return invalid("an action is not an object")
-      if (action._tag === "Run") {
-        if (typeof action.key !== "string" || action.key.length === 0 || action.key.length > 256) {
-          return invalid(`a task key must be a string of 1 to 256 characters (got ${show(action.key)})`)
-        }
-        if (planned(action.key)) return invalid(`task ${action.key} is already live`)
-        if (!Array.isArray(action.players) || action.players.length === 0) {
-          return invalid(`task ${action.key} has no player to run on`)
-        }
-        for (const p of action.players) {
-          if (!this.targets.has(p)) return invalid(`task ${action.key} names player ${show(p)}, which the job does not target`)
-        }
-        const players = dedupe(action.players)
-        added.set(action.key, players)
-        accepted.push({ _tag: "Run", key: action.key, players, front: action.front === true })
-      } else if (action._tag === "Cancel") {
-        if (planned(action.key)) accepted.push({ _tag: "Cancel", key: action.key })
-      } else {
-        return invalid(`unknown action ${show((action as { _tag?: unknown })._tag)}`)
-      }
+    const checked = checkDecision(decision, {
+      isLive: (key) => this.liveTasks.has(key as TaskKey),
+      liveCount: this.liveTasks.size,
+      isTarget: (p) => this.targets.has(p),
+      maxKeyLength: 256,
+      keyWhat: "a task key",
+      outside: "which the job does not target",
+      what: "the job"
+    })
+    if (Either.isLeft(checked)) {
+      return this.fail(`policy "${this.policy}" returned an invalid decision at ${when}: ${checked.left}`)
     }
-    if (decision.finished !== undefined) {
-      const f = decision.finished
-      if (typeof f !== "object" || f === null || !isFinishedState(f.state)) {
-        return invalid(`\`finished.state\` must be one of ${FinishedJobState.literals.join(", ")}`)
-      }
-      const done: Finished = f.reason === undefined ? { state: f.state } : { state: f.state, reason: String(f.reason) }
-      this.state = decision.state
-      this.done = done
+    this.state = decision.state
+    if (checked.right._tag === "Finished") {
+      this.done = checked.right.finished
       return { actions: [], finished: this.done }
     }
-    if (this.liveTasks.size + added.size === 0) return invalid("no task is live and the job is not finished, so it would never end")
-    this.state = decision.state
-    for (const [k, v] of added) this.liveTasks.set(k, v)
-    return { actions: accepted }
+    for (const [k, v] of checked.right.added) this.liveTasks.set(k, v)
+    return { actions: checked.right.actions }
   }
 }
 

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import type { Names, Policy } from "@orchestra/core"
-import { JobState } from "@orchestra/core"
+import { PolicyRun } from "@orchestra/core"
 import { Either, HashSet } from "effect"
 
 /** Longest task key the conductor accepts. */
@@ -47,43 +47,14 @@ export type Result =
   /** The inner policy misbehaved: the job must fail with this reason. */
   | { readonly _tag: "Misbehaved"; readonly reason: string }
 
-const describeError = (e: unknown): string => {
-  if (e instanceof Error) return e.message
-  try {
-    return String(e)
-  } catch {
-    return "unprintable error"
-  }
-}
-
-const show = (u: unknown): string => {
-  try {
-    return JSON.stringify(u) ?? String(u)
-  } catch {
-    return typeof u
-  }
-}
-
-const isFinishedState = (u: unknown): u is JobState.FinishedJobState =>
-  typeof u === "string" && (JobState.FinishedJobState.literals as ReadonlyArray<string>).includes(u)
+const describeError = PolicyRun.describeError
 
 /**
  * Check and decode a stage's inner options, guarded as `PolicyRun` does:
  * a plugin that throws or returns something else than an `Either` is an
  * error, not a crash.
  */
-export const decodeOptions = (plugin: Policy.PolicyPlugin, raw: unknown): Either.Either<Policy.PolicyOptions, string> => {
-  let decoded: unknown
-  try {
-    decoded = plugin.decodeOptions(raw)
-  } catch (e) {
-    return Either.left(`policy "${plugin.name}" threw while checking its options: ${describeError(e)}`)
-  }
-  if (!Either.isEither(decoded)) return Either.left(`policy "${plugin.name}" did not return an Either from decodeOptions`)
-  const either = decoded as Either.Either<Policy.PolicyOptions, { readonly message?: unknown }>
-  if (Either.isLeft(either)) return Either.left(String(either.left.message ?? either.left))
-  return Either.right(either.right)
-}
+export const decodeOptions = PolicyRun.decodeOptions
 
 /** Start a stage's inner policy. */
 export const start = (
@@ -132,55 +103,35 @@ const apply = (setup: StageSetup, inner: Inner, decision: Policy.Decision<Policy
 }
 
 const applyUnguarded = (setup: StageSetup, inner: Inner, decision: Policy.Decision<Policy.PolicyState>, when: string): Result => {
-  const invalid = (why: string): Result => ({
-    _tag: "Misbehaved",
-    reason: `policy "${inner.policy}" returned an invalid decision at ${when}: ${why}`
+  const checked = PolicyRun.checkDecision(decision, {
+    isLive: (key) => HashSet.has(inner.live, key),
+    liveCount: HashSet.size(inner.live),
+    isTarget: (p) => setup.groupSet.has(p),
+    maxKeyLength: MAX_KEY - setup.prefix.length,
+    keyWhat: "a task key inside a stage",
+    outside: "which is not in the stage",
+    what: "the stage"
   })
-  if (typeof decision !== "object" || decision === null) return invalid("not an object")
-  if (!Array.isArray(decision.actions)) return invalid("`actions` is not an array")
-  const room = MAX_KEY - setup.prefix.length
+  if (Either.isLeft(checked)) {
+    return { _tag: "Misbehaved", reason: `policy "${inner.policy}" returned an invalid decision at ${when}: ${checked.left}` }
+  }
+  if (checked.right._tag === "Finished") {
+    // As for a job: the actions of a finishing decision are dropped, and
+    // whatever is still live is cancelled.
+    const cancel = HashSet.toValues(inner.live).sort().map((k) => `${setup.prefix}${k}` as Names.TaskKey)
+    return { _tag: "Finished", finished: checked.right.finished, cancel }
+  }
   let live = inner.live
-  const actions: Array<Policy.PolicyAction> = []
-  for (const action of decision.actions as ReadonlyArray<Policy.PolicyAction>) {
-    if (typeof action !== "object" || action === null) return invalid("an action is not an object")
-    if (action._tag === "Run") {
-      if (typeof action.key !== "string" || action.key.length === 0 || action.key.length > room) {
-        return invalid(`a task key inside a stage must be a string of 1 to ${room} characters (got ${show(action.key)})`)
-      }
-      if (HashSet.has(live, action.key)) return invalid(`task ${action.key} is already live`)
-      if (!Array.isArray(action.players) || action.players.length === 0) return invalid(`task ${action.key} has no player to run on`)
-      for (const p of action.players as ReadonlyArray<Names.PlayerName>) {
-        if (!setup.groupSet.has(p)) return invalid(`task ${action.key} names player ${show(p)}, which is not in the stage`)
-      }
-      live = HashSet.add(live, action.key)
-      actions.push({
+  for (const key of checked.right.added.keys()) live = HashSet.add(live, key)
+  const actions = checked.right.actions.map((action): Policy.PolicyAction =>
+    action._tag === "Run"
+      ? {
         _tag: "Run",
         key: `${setup.prefix}${action.key}` as Names.TaskKey,
         players: action.players,
         ...(action.front === true ? { front: true } : {})
-      })
-    } else if (action._tag === "Cancel") {
-      if (typeof action.key === "string" && HashSet.has(live, action.key)) {
-        actions.push({ _tag: "Cancel", key: `${setup.prefix}${action.key}` as Names.TaskKey })
       }
-    } else {
-      return invalid(`unknown action ${show((action as { _tag?: unknown })._tag)}`)
-    }
-  }
-  if (decision.finished !== undefined) {
-    const f = decision.finished
-    if (typeof f !== "object" || f === null || !isFinishedState(f.state)) {
-      return invalid(`\`finished.state\` must be one of ${JobState.FinishedJobState.literals.join(", ")}`)
-    }
-    // As for a job: the actions of a finishing decision are dropped, and
-    // whatever is still live is cancelled.
-    const cancel = HashSet.toValues(inner.live).sort().map((k) => `${setup.prefix}${k}` as Names.TaskKey)
-    return {
-      _tag: "Finished",
-      finished: f.reason === undefined ? { state: f.state } : { state: f.state, reason: String(f.reason) },
-      cancel
-    }
-  }
-  if (HashSet.size(live) === 0) return invalid("no task is live and the stage is not finished, so it would never end")
+      : { _tag: "Cancel", key: `${setup.prefix}${action.key}` as Names.TaskKey }
+  )
   return { _tag: "Running", inner: { ...inner, state: decision.state, live }, actions }
 }

@@ -1,0 +1,350 @@
+/**
+ * The conductor's HTTP audience API over real processes: a conductor with
+ * its HTTP listener on 127.0.0.1 (port 0, read from its log) and two
+ * players over mutual TLS running the sample scores. Every endpoint; bad
+ * tokens (401), a token outside its limits (403), malformed bodies (400
+ * naming the field), idempotent submission, a long-poll wait that returns
+ * when the job ends (not at its timeout), an event stream resumed with
+ * `Last-Event-ID` losing nothing, cancel killing a running `sleep`, and the
+ * dashboard in headless Chromium following a job from PENDING to OK.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Browser from "../packages/dashboard/test/support/Browser.js"
+import { alive, pollUntil, processesWithEnv, sharedCluster, waitForLog } from "./support/Harness.js"
+
+const ADMIN = "orc_admin-token-for-the-http-suite"
+const LIMITED = "orc_limited-token-echo-on-viola"
+const sha = (t: string) => `sha256:${crypto.createHash("sha256").update(t).digest("hex")}`
+
+const shared = sharedCluster("http", () => ({
+  options: {
+    players: [{ name: "viola", labels: { role: "web" } }, { name: "cello" }],
+    conductorConfig: {
+      http: {
+        listen: { host: "127.0.0.1", port: 0 },
+        tokens: [
+          { name: "admin", hash: sha(ADMIN) },
+          { name: "limited", hash: sha(LIMITED), scores: ["echo"], players: ["viola"] }
+        ]
+      },
+      events: { keep: 10000 }
+    }
+  }
+}))
+
+let base = ""
+const url = Effect.suspend(() => {
+  if (base !== "") return Effect.succeed(base)
+  const log = shared.cluster().conductor()?.log ?? ""
+  return Effect.map(waitForLog(log, "HTTP API listening"), (line) => {
+    const m = /http:\/\/127\.0\.0\.1:([0-9]+)/.exec(line)
+    if (m === null) throw new Error(`no URL in ${line}`)
+    base = `http://127.0.0.1:${m[1]}`
+    return base
+  })
+})
+
+interface Reply {
+  readonly status: number
+  readonly type: string
+  readonly text: string
+  readonly json: any
+}
+
+const call = (
+  method: string,
+  p: string,
+  options: { readonly token?: string | null; readonly body?: unknown; readonly raw?: string; readonly headers?: Record<string, string> } = {}
+): Effect.Effect<Reply, Error> =>
+  Effect.flatMap(url, (u) =>
+    Effect.tryPromise({
+      try: async () => {
+        const headers: Record<string, string> = { ...options.headers }
+        const token = options.token === undefined ? ADMIN : options.token
+        if (token !== null) headers["authorization"] = `Bearer ${token}`
+        let body: string | undefined
+        if (options.raw !== undefined) body = options.raw
+        else if (options.body !== undefined) body = JSON.stringify(options.body)
+        if (body !== undefined) headers["content-type"] = "application/json"
+        const res = await fetch(`${u}${p}`, { method, headers, ...(body === undefined ? {} : { body }) })
+        const text = await res.text()
+        const type = res.headers.get("content-type") ?? ""
+        let json: unknown
+        try {
+          json = JSON.parse(text)
+        } catch {
+          json = undefined
+        }
+        return { status: res.status, type, text, json }
+      },
+      catch: (e) => new Error(`${method} ${p}: ${String(e)}`)
+    }))
+
+const submitJob = (body: Record<string, unknown>, token?: string) =>
+  Effect.map(call("POST", "/v1/jobs", { body, ...(token === undefined ? {} : { token }) }), (r) => {
+    if (r.status !== 201) throw new Error(`submit: ${r.status} ${r.text}`)
+    return r.json.id as number
+  })
+
+/** Read an event stream until `until` says stop (or `limit` ms pass); ids and types. */
+const readEvents = (
+  p: string,
+  until: (e: { id: string; type: string; job?: number }) => boolean,
+  options: { readonly lastEventId?: string; readonly limit?: number } = {}
+): Effect.Effect<ReadonlyArray<{ id: string; type: string; job?: number }>, Error> =>
+  Effect.flatMap(url, (u) =>
+    Effect.tryPromise({
+      try: async () => {
+        const ac = new AbortController()
+        const timer = setTimeout(() => ac.abort(), options.limit ?? 20_000)
+        const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` }
+        if (options.lastEventId !== undefined) headers["last-event-id"] = options.lastEventId
+        const out: Array<{ id: string; type: string; job?: number }> = []
+        try {
+          const res = await fetch(`${u}${p}`, { headers, signal: ac.signal })
+          if (res.status !== 200) throw new Error(`${p}: ${res.status} ${await res.text()}`)
+          if (!(res.headers.get("content-type") ?? "").startsWith("text/event-stream")) throw new Error("not an event stream")
+          const reader = res.body!.getReader()
+          const decoder = new TextDecoder()
+          let buf = ""
+          for (;;) {
+            const { done, value } = await reader.read()
+            if (done) break
+            buf += decoder.decode(value, { stream: true })
+            let i: number
+            while ((i = buf.indexOf("\n\n")) >= 0) {
+              const block = buf.slice(0, i)
+              buf = buf.slice(i + 2)
+              const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n")
+              if (data === "") continue
+              const e = JSON.parse(data)
+              out.push({ id: e.id, type: e.type, ...(typeof e.job === "number" ? { job: e.job } : {}) })
+              if (until(e)) {
+                ac.abort()
+                return out
+              }
+            }
+          }
+        } catch (e) {
+          if (!ac.signal.aborted) throw e
+        } finally {
+          clearTimeout(timer)
+        }
+        return out
+      },
+      catch: (e) => new Error(`events ${p}: ${String(e)}`)
+    }))
+
+describe("authentication and limits", () => {
+  it.live("no token or a wrong one is 401; /healthz, /metrics and the OpenAPI document need none", () =>
+    Effect.gen(function*() {
+      const none = yield* call("GET", "/v1/jobs", { token: null })
+      expect(none.status).toBe(401)
+      expect(none.text).toContain("missing token")
+      const wrong = yield* call("GET", "/v1/players", { token: "orc_not-ours" })
+      expect(wrong.status).toBe(401)
+      expect(wrong.text).toContain("invalid token")
+      const wrongSubmit = yield* call("POST", "/v1/jobs", { token: "nope", body: { score: "echo", players: ["viola"], policy: { name: "all-of" } } })
+      expect(wrongSubmit.status).toBe(401)
+      const health = yield* call("GET", "/healthz", { token: null })
+      expect(health.status).toBe(200)
+      expect(health.json.name).toBe(shared.cluster().conductorName)
+      expect(health.json.players).toEqual({ online: 2, allowlisted: 2 })
+      const openapi = yield* call("GET", "/v1/openapi.json", { token: null })
+      expect(openapi.status).toBe(200)
+      expect(Object.keys(openapi.json.paths)).toContain("/v1/jobs/{id}/wait")
+    }).pipe(shared.withLogs))
+
+  it.live("a token limited to echo on viola gets 403 for another score or player, and can use what it may", () =>
+    Effect.gen(function*() {
+      const score = yield* call("POST", "/v1/jobs", { token: LIMITED, body: { score: "noop", players: ["viola"], policy: { name: "all-of" } } })
+      expect(score.status).toBe(403)
+      expect(score.text).toContain("noop")
+      const player = yield* call("POST", "/v1/jobs", { token: LIMITED, body: { score: "echo", players: ["viola", "cello"], policy: { name: "all-of" }, params: { message: "x" } } })
+      expect(player.status).toBe(403)
+      expect(player.text).toContain("cello")
+      const id = yield* submitJob({ score: "echo", players: ["viola"], policy: { name: "all-of" }, params: { message: "allowed" } }, LIMITED)
+      const done = yield* call("GET", `/v1/jobs/${id}/wait?timeout=20s`, { token: LIMITED })
+      expect(done.json.state).toBe("OK")
+      // a job of a score it may not use is not shown to it
+      const other = yield* submitJob({ score: "noop", players: ["cello"], policy: { name: "all-of" } })
+      expect((yield* call("GET", `/v1/jobs/${other}`, { token: LIMITED })).status).toBe(403)
+    }).pipe(shared.withLogs))
+})
+
+describe("submission", () => {
+  it.live("malformed bodies are 400 naming the field, and create nothing", () =>
+    Effect.gen(function*() {
+      const before = (yield* call("GET", "/v1/jobs?limit=1")).json.jobs[0]?.id ?? 0
+      const notJson = yield* call("POST", "/v1/jobs", { raw: "{\"score\": " })
+      expect(notJson.status).toBe(400)
+      expect(notJson.text).toContain("body")
+      const players = yield* call("POST", "/v1/jobs", { body: { score: "echo", players: "viola", policy: { name: "all-of" } } })
+      expect(players.status).toBe(400)
+      expect(players.json.issues.map((i: { path: string }) => i.path).join(" ")).toContain("players")
+      const policy = yield* call("POST", "/v1/jobs", { body: { score: "echo", players: ["viola"] } })
+      expect(policy.status).toBe(400)
+      expect(policy.text).toContain("policy")
+      const params = yield* call("POST", "/v1/jobs", { body: { score: "sleep", players: ["viola"], policy: { name: "all-of" }, params: { seconds: "soon" } } })
+      expect(params.status).toBe(400)
+      expect(params.text).toContain("seconds")
+      const unknownScore = yield* call("POST", "/v1/jobs", { body: { score: "no-such-score", players: ["viola"], policy: { name: "one-of" } } })
+      expect(unknownScore.status).toBe(400)
+      expect(unknownScore.text).toContain("no-such-score")
+      const after = (yield* call("GET", "/v1/jobs?limit=1")).json.jobs[0]?.id ?? 0
+      expect(after).toBe(before)
+    }).pipe(shared.withLogs))
+
+  it.live("the same idempotency key returns the same job", () =>
+    Effect.gen(function*() {
+      const body = { score: "echo", players: ["viola", "cello"], policy: { name: "all-of" }, params: { message: "once" }, idempotencyKey: `k-${Date.now()}` }
+      const first = yield* call("POST", "/v1/jobs", { body })
+      const second = yield* call("POST", "/v1/jobs", { body })
+      expect(first.status).toBe(201)
+      expect(first.json.existing).toBe(false)
+      expect(second.json).toEqual({ id: first.json.id, existing: true })
+      const job = (yield* call("GET", `/v1/jobs/${first.json.id}/wait?timeout=20s`)).json
+      expect(job.state).toBe("OK")
+      expect(job.players.viola.response).toEqual({ message: "once", length: "4" })
+      expect(job.attempts.map((a: { player: string }) => a.player).sort()).toEqual(["cello", "viola"])
+      for (const a of job.attempts) expect(a.finishedAt).toBeGreaterThanOrEqual(a.dispatchedAt)
+    }).pipe(shared.withLogs))
+})
+
+describe("reading jobs", () => {
+  it.live("wait long-polls and returns when the job ends, not at its timeout; a short timeout returns it PENDING", () =>
+    Effect.gen(function*() {
+      const id = yield* submitJob({ score: "sleep", players: ["viola"], policy: { name: "one-of" }, params: { seconds: 1 } })
+      const early = yield* call("GET", `/v1/jobs/${id}/wait?timeout=200ms`)
+      expect(early.status).toBe(200)
+      expect(early.json.state).toBe("PENDING")
+      const started = Date.now()
+      const done = yield* call("GET", `/v1/jobs/${id}/wait?timeout=25s`)
+      const took = Date.now() - started
+      expect(done.json.state).toBe("OK")
+      expect(took).toBeLessThan(10_000)
+      const missing = yield* call("GET", "/v1/jobs/999999/wait?timeout=100ms")
+      expect(missing.status).toBe(404)
+    }).pipe(shared.withLogs))
+
+  it.live("lists and filters jobs with paging; players, scores, a task's log and metrics", () =>
+    Effect.gen(function*() {
+      const failed = yield* submitJob({ score: "fail", players: ["cello"], policy: { name: "all-of" }, params: {} })
+      yield* call("GET", `/v1/jobs/${failed}/wait?timeout=20s`)
+      const page1 = (yield* call("GET", "/v1/jobs?limit=2")).json
+      expect(page1.jobs.length).toBe(2)
+      expect(page1.jobs[0].id).toBeGreaterThan(page1.jobs[1].id)
+      const page2 = (yield* call("GET", `/v1/jobs?limit=2&before=${page1.next}`)).json
+      expect(page2.jobs[0].id).toBeLessThan(page1.jobs[1].id)
+      const fails = (yield* call("GET", "/v1/jobs?state=FAIL")).json.jobs
+      expect(fails.map((j: { id: number }) => j.id)).toContain(failed)
+      for (const j of fails) expect(j.state).toBe("FAIL")
+      const bad = yield* call("GET", "/v1/jobs?state=SOMETIMES")
+      expect(bad.status).toBe(400)
+
+      const players = (yield* call("GET", "/v1/players")).json
+      const viola = players.players.find((p: { name: string }) => p.name === "viola")
+      expect(viola.online).toBe(true)
+      expect(viola.labels).toEqual({ role: "web" })
+      expect(players.summary.online).toBe(2)
+      const scores = (yield* call("GET", "/v1/scores")).json.scores
+      const sleep = scores.find((s: { name: string }) => s.name === "sleep")
+      expect(sleep.players.sort()).toEqual(["cello", "viola"])
+      expect(JSON.stringify(sleep)).toContain("seconds")
+
+      const job = (yield* call("GET", `/v1/jobs/${failed}`)).json
+      const attempt = job.attempts[0]
+      const log = yield* call("GET", `/v1/jobs/${failed}/tasks/${encodeURIComponent(attempt.key)}/attempts/${attempt.attempt}/log`)
+      expect(log.status).toBe(200)
+      expect(log.text.length).toBe(attempt.logBytes)
+      const noLog = yield* call("GET", `/v1/jobs/${failed}/tasks/${encodeURIComponent(attempt.key)}/attempts/99/log`)
+      expect(noLog.status).toBe(404)
+
+      const metrics = yield* call("GET", "/metrics", { token: null })
+      expect(metrics.type).toContain("text/plain")
+      expect(metrics.text).toMatch(/^orchestra_players_connected 2$/m)
+      expect(metrics.text).toMatch(/^orchestra_jobs_finished_total\{state="FAIL"\} [1-9]/m)
+      expect(metrics.text).toMatch(/^orchestra_jobs\{state="PENDING"\} [0-9]+$/m)
+      expect(metrics.text).toContain("orchestra_dispatch_latency_seconds_bucket")
+    }).pipe(shared.withLogs))
+})
+
+describe("events", () => {
+  it.live("a job's stream from its start ends with job.finished; the all-jobs stream resumed with Last-Event-ID loses nothing", () =>
+    Effect.gen(function*() {
+      const from = (yield* call("GET", "/healthz", { token: null })).json.lastEventId as string
+      const id = yield* submitJob({ score: "echo", players: ["viola", "cello"], policy: { name: "all-of" }, params: { message: "ev" } })
+      const own = yield* readEvents(`/v1/jobs/${id}/events`, () => false)
+      expect(own[0]?.type).toBe("job.submitted")
+      expect(own.at(-1)?.type).toBe("job.finished")
+      expect(own.filter((e) => e.type === "task.finished").length).toBe(2)
+
+      // the whole log since `from`, then the same read in two halves with a resume between
+      const isEnd = (e: { type: string; job?: number }) => e.type === "job.finished" && e.job === id
+      const whole = yield* readEvents("/v1/events", isEnd, { lastEventId: from })
+      const firstHalf = yield* readEvents("/v1/events", (e) => e.type === "task.dispatched", { lastEventId: from })
+      const rest = yield* readEvents("/v1/events", isEnd, { lastEventId: firstHalf.at(-1)!.id })
+      expect([...firstHalf, ...rest].map((e) => e.id)).toEqual(whole.map((e) => e.id))
+      expect(whole.filter((e) => e.job === id).map((e) => e.type)).toEqual(own.map((e) => e.type))
+    }).pipe(shared.withLogs))
+})
+
+describe("cancel", () => {
+  it.live("cancelling a job kills its running sleep; the outcome is CANCELLED", () =>
+    Effect.gen(function*() {
+      const id = yield* submitJob({ score: "sleep", players: ["cello"], policy: { name: "all-of" }, params: { seconds: 120 } })
+      const pid = yield* pollUntil(
+        "the sleep score to be running",
+        Effect.sync(() => Option.fromNullable(processesWithEnv([`ORC_JOB_ID=${id}`])[0])),
+        { timeout: 20_000 }
+      )
+      const r = yield* call("POST", `/v1/jobs/${id}/cancel?reason=${encodeURIComponent("changed my mind")}`)
+      expect(r.status).toBe(200)
+      const job = (yield* call("GET", `/v1/jobs/${id}/wait?timeout=20s`)).json
+      expect(job.state).toBe("CANCELLED")
+      // the player reports how the killed attempt ended; it is recorded as CANCELLED
+      const ended = yield* pollUntil(
+        "the cancelled attempt's outcome",
+        Effect.map(call("GET", `/v1/jobs/${id}`), (r) => Option.fromNullable(r.json.players?.cello)),
+        { timeout: 15_000, describe: () => "" }
+      )
+      expect(ended.outcome).toBe("CANCELLED")
+      yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
+      const again = yield* call("POST", `/v1/jobs/${id}/cancel`)
+      expect(again.status).toBe(409)
+    }).pipe(shared.withLogs))
+})
+
+Browser.describeWithChromium("the dashboard served by the conductor", () => {
+  it.live("shows a job submitted through the API go from PENDING to OK without reload (screenshot kept)", () =>
+    Effect.gen(function*() {
+      const u = yield* url
+      const browser = yield* Effect.promise(() => Browser.launch())
+      yield* Effect.addFinalizer(() => Effect.promise(() => browser.close()))
+      const { page } = browser
+      const artifacts = path.resolve(__dirname, "..", "test-artifacts", "dashboard")
+      fs.mkdirSync(artifacts, { recursive: true })
+      yield* Effect.promise(async () => {
+        await page.goto(`${u}/`)
+        await expect.poll(() => page.locator("#login").isVisible()).toBe(true)
+        await page.fill("#login-token", ADMIN)
+        await page.click("#login-form button[type=submit]")
+        await expect.poll(() => page.locator("#live").textContent(), { timeout: 15_000 }).toBe("live")
+        await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 7))
+      })
+      const id = yield* submitJob({ score: "sleep", players: ["viola"], policy: { name: "one-of" }, params: { seconds: 2 } })
+      yield* Effect.promise(async () => {
+        const badge = page.locator(`#jobs tr[data-job="${id}"] .badge`)
+        await expect.poll(() => badge.textContent(), { timeout: 10_000 }).toBe("PENDING")
+        await page.screenshot({ path: path.join(artifacts, "pending.png") })
+        await expect.poll(() => badge.textContent(), { timeout: 20_000 }).toBe("OK")
+        await page.screenshot({ path: path.join(artifacts, "ok.png"), fullPage: true })
+        expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(7)
+      })
+      expect(fs.statSync(path.join(artifacts, "ok.png")).size).toBeGreaterThan(1000)
+    }).pipe(Effect.scoped, shared.withLogs), 60_000)
+})

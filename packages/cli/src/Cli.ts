@@ -14,6 +14,7 @@ import * as Exit from "./Exit.js"
 import * as Pipelines from "./Pipelines.js"
 import * as Scores from "./Scores.js"
 import * as Simulate from "./Simulate.js"
+import * as Token from "./Token.js"
 
 /** A command of the plan that this version does not have yet: it says so, and exits 64. */
 const planned = (name: string, what: string, parent?: string) =>
@@ -49,6 +50,7 @@ export const root = Command.make("orchestra", {}).pipe(
       ])
     ),
     Certs.certs,
+    Token.token,
     Simulate.simulate,
     Demo.demo
   ])

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import * as childProcess from "node:child_process"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -83,6 +84,16 @@ describe("orchestra command", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("token new prints a token and a config entry holding only its SHA-256, with the limits given", () => {
+    const r = orchestra(["token", "new", "--name", "deployer", "--score", "deploy", "--player", "web1", "--json"])
+    expect(r.status).toBe(0)
+    const { entry, token } = JSON.parse(r.stdout) as { token: string; entry: Record<string, unknown> }
+    expect(token).toMatch(/^orc_[A-Za-z0-9_-]{43}$/)
+    const digest = `sha256:${crypto.createHash("sha256").update(token).digest("hex")}`
+    expect(entry).toEqual({ name: "deployer", hash: digest, scores: ["deploy"], players: ["web1"] })
+    expect(r.stdout.split(token).length).toBe(2)
   })
 
   it("an unknown flag is a usage error (64)", () => {

@@ -94,6 +94,10 @@ describe("orchestra submit / status / wait", () => {
       expect(ok.code, showCli(ok)).toBe(0)
       expect(ok.stdout).toMatch(/job \d+: OK/)
       expect(ok.stdout).toMatch(/lute\s+OK\s+message=hi there, length=8/)
+      // live progress on stderr, a line per change: each player's outcome, then the job's state
+      expect(ok.stderr, showCli(ok)).toMatch(/job \d+: lute OK/)
+      expect(ok.stderr).toMatch(/job \d+: lyre OK/)
+      expect(fail.stderr, showCli(fail)).toMatch(/job \d+: lute FAIL/)
       expect(fail.code, showCli(fail)).toBe(1)
       expect(fail.stdout).toMatch(/job \d+: FAIL/)
       expect(partial.code, showCli(partial)).toBe(2)

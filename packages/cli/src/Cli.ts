@@ -5,26 +5,14 @@
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import { Effect } from "effect"
 import * as Audience from "./Audience.js"
 import * as Certs from "./Certs.js"
 import * as Daemons from "./Daemons.js"
 import * as Demo from "./Demo.js"
-import * as Exit from "./Exit.js"
 import * as Pipelines from "./Pipelines.js"
 import * as Scores from "./Scores.js"
 import * as Simulate from "./Simulate.js"
 import * as Token from "./Token.js"
-
-/** A command of the plan that this version does not have yet: it says so, and exits 64. */
-const planned = (name: string, what: string, parent?: string) =>
-  Command.make(name, {}, () =>
-    Effect.fail(
-      new Exit.ExitWith({
-        code: Exit.codes.usage,
-        message: `"${parent === undefined ? name : `${parent} ${name}`}" is planned but not available in this version yet (${what})`
-      })
-    )).pipe(Command.withDescription(`${what} (planned, not available yet)`))
 
 export const root = Command.make("orchestra", {}).pipe(
   Command.withDescription(
@@ -42,11 +30,11 @@ export const root = Command.make("orchestra", {}).pipe(
     Audience.players,
     Scores.scores,
     Command.make("pipeline").pipe(
-      Command.withDescription("Declarative pipelines of jobs: validate a document, show a run's plan (running on a conductor is planned)"),
+      Command.withDescription("Declarative pipelines of jobs: validate a document, plan or start a run, follow it"),
       Command.withSubcommands([
         Pipelines.validate,
         Pipelines.run,
-        planned("status", "show a pipeline run", "pipeline")
+        Pipelines.status
       ])
     ),
     Certs.certs,

@@ -1,22 +1,29 @@
 /**
- * `orchestra pipeline validate FILE` and `orchestra pipeline run FILE
- * --plan`: a pipeline document checked as a whole before anything runs —
+ * `orchestra pipeline validate FILE`, `orchestra pipeline run FILE
+ * [--plan] [--wait]` and `orchestra pipeline status ID`: a pipeline document checked as a whole before anything runs —
  * its DAG, the scores and policies it names, and every template's type
  * against the producing score's `outputs` and the consuming score's
  * `parameters` (the scores of a score directory, read as a player reads
  * them) — with every error listed by file and line; and the dry run, which
  * shows who would run what, in which order and batches, with the validated
- * params, without running anything.
+ * params, without running anything. Without `--plan`, the run is handed
+ * to the conductor (over the audience socket), which validates it again
+ * against the catalog its players reported, stores it, and runs it —
+ * resuming it after a restart.
  *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
 import type { FileSystem } from "@effect/platform"
+import { UnixSocket } from "@orchestra/client"
+import type { JobState } from "@orchestra/core"
 import type { Catalog } from "@orchestra/core"
 import { ScoreDirectory } from "@orchestra/manifest"
 import { Pipeline, Plan } from "@orchestra/pipeline"
-import { Console, Effect, Either, Option } from "effect"
+import { Console, Duration, Effect, Either, Option } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Connection from "./Connection.js"
 import { keyValue, parseJsonObject } from "./Audience.js"
 import * as Exit from "./Exit.js"
 import { registryOf } from "./Simulate.js"
@@ -83,6 +90,74 @@ export const validate = Command.make(
   "Check a pipeline document before anything runs: cycles, unknown jobs, scores and policies, template references and types; every error with its line (exit 78). Example: orchestra pipeline validate samples/pipelines/release.yaml --scores samples/scores"
 ))
 
+// ---- runs on the conductor ------------------------------------------------------------
+
+interface RunView {
+  readonly id: number
+  readonly pipeline: string
+  readonly state: JobState.JobState
+  readonly reason?: string
+  readonly jobs: ReadonlyArray<{ readonly name: string; readonly status: string; readonly id?: number; readonly state?: string; readonly reason?: string }>
+}
+
+/** The audience socket of the flags (pipeline runs are not on the HTTP API yet). */
+const socketOf = (flags: Connection.Flags) =>
+  Effect.flatMap(Connection.resolve(flags), (target) =>
+    target._tag === "Socket"
+      ? Effect.succeed(target.path)
+      : Effect.fail(new Exit.ExitWith({ code: Exit.codes.usage, message: "pipeline runs are served on the audience socket in this version: use --socket, not --url" })))
+
+/** One `pipeline.*` op: its value, or the conductor's refusal (`null`: no such run). */
+const ask = (socket: string, body: Readonly<Record<string, unknown>>, refused: number) =>
+  UnixSocket.request(socket, body).pipe(
+    Effect.mapError(Connection.failure),
+    Effect.flatMap(([tag, value]) =>
+      tag === "OK"
+        ? Effect.succeed(value)
+        : Effect.fail(new Exit.ExitWith(value === null ? { code: Exit.codes.usage, message: `no pipeline run ${String(body["id"])}` } : { code: refused, message: String(value) })))
+  )
+
+const describeRun = (r: RunView): ReadonlyArray<string> => [
+  `pipeline run ${r.id} (${r.pipeline}): ${r.state}${r.reason === undefined ? "" : ` (${r.reason})`}`,
+  ...r.jobs.map((j) =>
+    `  ${j.name.padEnd(16)} ${j.status.padEnd(10)}${j.id === undefined ? "" : ` job ${j.id}`}${j.state === undefined ? "" : ` ${j.state}`}${j.reason === undefined || j.state === "OK" ? "" : ` (${j.reason})`}`)
+]
+
+/** Poll a run until it finishes, printing each job's change on stderr. */
+const follow = (socket: string, id: number) =>
+  Effect.gen(function*() {
+    const seen = new Map<string, string>()
+    for (;;) {
+      const r = (yield* ask(socket, { op: "pipeline.get", id }, Exit.codes.unavailable)) as RunView
+      for (const j of r.jobs) {
+        const now = `${j.status}${j.state === undefined ? "" : ` ${j.state}`}`
+        if (seen.get(j.name) !== now) {
+          seen.set(j.name, now)
+          yield* Console.error(`run ${id}: ${j.name} ${now}${j.id === undefined ? "" : ` (job ${j.id})`}`)
+        }
+      }
+      if (r.state !== "PENDING") return r
+      yield* Effect.sleep(Duration.millis(300))
+    }
+  })
+
+const endWith = (r: RunView) => {
+  const code = Exit.ofJobState(r.state)
+  return code === 0 ? Effect.void : Effect.fail(new Exit.ExitWith({ code }))
+}
+
+export const status = Command.make(
+  "status",
+  { id: Args.integer({ name: "id" }).pipe(Args.withDescription("The pipeline run's id")), json, wait: Options.boolean("wait").pipe(Options.withDescription("Wait until the run ends (exit status of the run)")), ...Connection.options },
+  (a) =>
+    Effect.gen(function*() {
+      const socket = yield* socketOf(a)
+      const r = a.wait ? yield* follow(socket, a.id) : (yield* ask(socket, { op: "pipeline.get", id: a.id }, Exit.codes.unavailable)) as RunView
+      yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
+      if (a.wait) yield* endWith(r)
+    })
+).pipe(Command.withDescription("Show a pipeline run: each job's status, id and state. Example: orchestra pipeline status 3 --wait"))
+
 export const run = Command.make(
   "run",
   {
@@ -90,25 +165,44 @@ export const run = Command.make(
     scores,
     plugin,
     json,
+    wait: Options.boolean("wait").pipe(Options.withDescription("Wait until the run ends, showing each job's progress; exit with the run's state (0 OK, 1 FAIL, 2 PARTIAL_FAIL)")),
+    key: Options.text("key").pipe(Options.withDescription("Idempotency key: the same key returns the same run"), Options.optional),
+    ...Connection.options,
     param: Options.text("param").pipe(Options.withDescription("A pipeline param key=value (repeatable)"), Options.repeated),
     params: Options.text("params").pipe(Options.withDescription("The pipeline's params as a JSON object"), Options.optional),
     plan: Options.boolean("plan").pipe(Options.withDescription("Show who would run what, in which order and batches, without running anything"))
   },
   (a) =>
     Effect.gen(function*() {
-      if (!a.plan) {
-        return yield* new Exit.ExitWith({
-          code: Exit.codes.usage,
-          message: "running a pipeline on a conductor is not available in this version yet; `--plan` shows what it would do"
-        })
-      }
-      const { pipeline, registry } = yield* load(a)
       const kv = yield* Effect.forEach(a.param, keyValue("--param"))
       const fromJson = Option.isSome(a.params) ? yield* parseJsonObject("--params", a.params.value) : {}
-      const planned = Plan.ofPipeline(pipeline, { ...fromJson, ...Object.fromEntries(kv) }, { policies: registry.policies })
+      const params = { ...fromJson, ...Object.fromEntries(kv) }
+      if (!a.plan) {
+        const socket = yield* socketOf(a)
+        const document = yield* Effect.try({
+          try: () => fs.readFileSync(a.file, "utf8"),
+          catch: (e) => new Exit.ExitWith({ code: Exit.codes.usage, message: `${a.file}: ${e instanceof Error ? e.message : String(e)}` })
+        })
+        const created = (yield* ask(socket, {
+          op: "pipeline.run",
+          document,
+          file: path.basename(a.file),
+          params,
+          ...(Option.isSome(a.key) ? { key: a.key.value } : {})
+        }, Exit.codes.config)) as { id: number; existing: boolean }
+        if (!a.wait) {
+          yield* Console.log(a.json ? JSON.stringify(created) : `pipeline run ${created.id}${created.existing ? " (existing)" : ""}`)
+          return
+        }
+        const r = yield* follow(socket, created.id)
+        yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
+        return yield* endWith(r)
+      }
+      const { pipeline, registry } = yield* load(a)
+      const planned = Plan.ofPipeline(pipeline, params, { policies: registry.policies })
       if (Either.isLeft(planned)) return yield* new Exit.ExitWith({ code: Exit.codes.usage, message: planned.left.message })
       yield* Console.log(a.json ? JSON.stringify(planned.right, null, 2) : Plan.renderPipeline(planned.right))
     })
 ).pipe(Command.withDescription(
-  "Run a pipeline; with --plan, only show the plan. Example: orchestra pipeline run samples/pipelines/release.yaml --param ref=main --plan --scores samples/scores"
+  "Run a pipeline on the conductor (validated there first, stored, resumed after a restart); with --plan, only show who would run what. Example: orchestra pipeline run samples/pipelines/release.yaml --param ref=main --wait"
 ))

@@ -20,10 +20,10 @@ describe("orchestra command", () => {
     }
   })
 
-  it("a planned command says it is not available yet and exits 64", () => {
-    const r = orchestra(["pipeline", "status"])
+  it("pipeline status over --url says runs are on the socket, and exits 64", () => {
+    const r = orchestra(["pipeline", "status", "1", "--url", "http://127.0.0.1:9"])
     expect(r.status).toBe(Exit.codes.usage)
-    expect(r.stderr).toContain("not available in this version yet")
+    expect(r.stderr).toContain("use --socket")
   })
 
   it("pipeline validate checks the sample pipeline against the sample scores; run --plan shows the plan", () => {

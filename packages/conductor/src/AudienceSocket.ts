@@ -39,13 +39,14 @@ import type { Errors, Job, Store } from "@orchestra/core"
 import { Job as JobModule, JobState } from "@orchestra/core"
 import type { Names } from "@orchestra/core"
 import type { Scope } from "effect"
-import { Data, Effect, Either, FiberSet, ParseResult, Schema, Stream } from "effect"
+import { Data, Effect, Either, FiberSet, Option, ParseResult, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import type { AudienceService, Subscription } from "./Audience.js"
 import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
+import type { PipelinesService } from "./Pipelines.js"
 import { StatusCache } from "./internal/StatusCache.js"
 
 /** The socket could not be set up. */
@@ -79,6 +80,8 @@ export interface Dependencies {
   readonly statusCache?: StatusCache
   /** The audience operations, for the extension ops (without: those ops are refused). */
   readonly audience?: AudienceService
+  /** Pipeline runs (the `pipeline.*` ops); absent: those ops are not available. */
+  readonly pipelines?: PipelinesService
 }
 
 /** A reply: `["OK", value]` or `["Error", reason]`. */
@@ -115,11 +118,71 @@ export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Repl
   if (op === "status") return status(deps, request, deps.statusCache)
   if (op === "players") return Effect.sync((): Reply => ["OK", playersOf(deps.engine)])
   if (op === "stats") return Effect.map(statsOf(deps.engine), (s): Reply => ["OK", s])
+  if (typeof op === "string" && op.startsWith("pipeline.")) {
+    if (deps.pipelines === undefined) return Effect.succeed(error(`Op ${JSON.stringify(op)} is not available`))
+    return pipelineOp(deps.pipelines, op, request)
+  }
   if (typeof op === "string" && EXTENSION_OPS.has(op)) {
     if (deps.audience === undefined) return Effect.succeed(error(`Op ${JSON.stringify(op)} is not available`))
     return extension(deps.audience, op, request)
   }
   return Effect.succeed(error(`Unknown Op ${JSON.stringify(op)}`))
+}
+
+// ---- pipeline runs -----------------------------------------------------------------------
+
+/**
+ * `pipeline.run` `{document, file?, params?, key?}` → `["OK",{"id":N,"existing":false}]`;
+ * `pipeline.get` `{id}` → `["OK",run]` (unknown: `["Error",null]`);
+ * `pipeline.list` `{state?, pipeline?, before?, limit?}` → `["OK",{"runs":[…],"next"?}]`;
+ * `pipeline.cancel` `{id, reason?}` → `["OK",true]`.
+ */
+const pipelineOp = (pipelines: PipelinesService, op: string, request: Record<string, unknown>): Effect.Effect<Reply> => {
+  switch (op) {
+    case "pipeline.run": {
+      const document = getKey(request, "document")
+      if (typeof document !== "string" || document.trim() === "") return Effect.succeed(error("Missing Document"))
+      const file = getKey(request, "file")
+      const key = getKey(request, "key")
+      return replyOf(pipelines.run({
+        document,
+        file: typeof file === "string" ? file : undefined,
+        params: getKey(request, "params") ?? {},
+        key: typeof key === "string" && key !== "" ? key : undefined
+      }))
+    }
+    case "pipeline.get": {
+      const id = jobId(request)
+      if (id === undefined) return Effect.succeed(error(null))
+      return Effect.match(pipelines.get(id), {
+        onFailure: failure,
+        onSuccess: (run): Reply => (Option.isSome(run) ? ["OK", run.value] : error(null))
+      })
+    }
+    case "pipeline.list": {
+      const limit = getKey(request, "limit")
+      const before = getKey(request, "before")
+      const state = getKey(request, "state")
+      const pipeline = getKey(request, "pipeline")
+      return replyOf(pipelines.list({
+        ...(typeof limit === "number" ? { limit } : {}),
+        ...(typeof before === "number" ? { before } : {}),
+        ...(typeof state === "string" ? { state: state as "PENDING" } : {}),
+        ...(typeof pipeline === "string" ? { pipeline } : {})
+      }))
+    }
+    case "pipeline.cancel": {
+      const id = jobId(request)
+      if (id === undefined) return Effect.succeed(error(null))
+      const reason = getKey(request, "reason")
+      return Effect.match(pipelines.cancel(id, typeof reason === "string" ? reason : undefined), {
+        onFailure: failure,
+        onSuccess: (ok): Reply => (ok ? ["OK", true] : error(null))
+      })
+    }
+    default:
+      return Effect.succeed(error(`Unknown Op ${JSON.stringify(op)}`))
+  }
 }
 
 // ---- extension ops over the audience operations ------------------------------------------

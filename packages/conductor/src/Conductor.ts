@@ -18,6 +18,7 @@ import * as Events from "./Events.js"
 import * as HttpServer from "./HttpServer.js"
 import * as Intake from "./Intake.js"
 import { Metrics } from "./Metrics.js"
+import * as Pipelines from "./Pipelines.js"
 import { StatusCache } from "./internal/StatusCache.js"
 import * as Retention from "./Retention.js"
 
@@ -46,6 +47,8 @@ export interface Conductor {
   readonly events: Events.EventLog
   /** The audience operations (what the socket's extension ops and the HTTP API call). */
   readonly audience: Audience.AudienceService
+  /** Pipeline runs: started, read, cancelled; resumed at start-up. */
+  readonly pipelines: Pipelines.PipelinesService
   readonly metrics: Metrics
   /** Where the HTTP API listens, when one was asked for. */
   readonly http: HttpServer.Address | undefined
@@ -82,12 +85,13 @@ export const make = (
     const resumed = yield* engine.recover
     const intake = Intake.make({ store: options.store, engine, registry: () => options.registry })
     const audience = Audience.make({ name: options.name ?? "conductor", store: options.store, engine, intake, events })
+    const pipelines = yield* Pipelines.make({ store: options.store, intake, engine, audience, registry: () => options.registry })
     const { address } = yield* options.transport.serve(engine.admit)
     // Replies to status polls of finished jobs; a purge empties it.
     const statusCache = new StatusCache()
     let socketPath: string | undefined
     if (options.audienceSocket !== undefined) {
-      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience })).path
+      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience, pipelines })).path
     }
     const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics })
     if (options.retentionMs !== undefined) {
@@ -111,5 +115,5 @@ export const make = (
         ...(http === undefined ? {} : { http: http.url })
       })
     )
-    return { engine, intake, store: options.store, events, audience, metrics, http, address, socketPath, resumed }
+    return { engine, intake, store: options.store, events, audience, pipelines, metrics, http, address, socketPath, resumed }
   })

@@ -51,9 +51,9 @@ export interface IntakeOptions {
 }
 
 /** Build an `InvalidRequest` whose message names every issue. */
-export const invalid = (issues: ReadonlyArray<Errors.Issue>): Errors.InvalidRequest =>
+export const invalid = (issues: ReadonlyArray<Errors.Issue>, what = "job request"): Errors.InvalidRequest =>
   new Errors.InvalidRequest({
-    message: `invalid job request: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+    message: `invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
     issues: [...issues]
   })
 

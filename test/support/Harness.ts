@@ -439,6 +439,7 @@ export const showCli = (r: CliResult): string =>
 export interface SqliteStatement {
   all(...params: ReadonlyArray<unknown>): Array<Record<string, unknown>>
   get(...params: ReadonlyArray<unknown>): Record<string, unknown> | undefined
+  run(...params: ReadonlyArray<unknown>): { readonly changes: number }
 }
 
 export interface SqliteDatabase {
@@ -448,11 +449,11 @@ export interface SqliteDatabase {
 
 type SqliteConstructor = new(file: string, options: { readonly readonly: boolean; readonly fileMustExist: boolean }) => SqliteDatabase
 
-/** Open the conductor's SQLite file read-only (better-sqlite3, installed with the sqlite store). */
-export const openDatabase = (file: string): SqliteDatabase => {
+/** Open the conductor's SQLite file (better-sqlite3, installed with the sqlite store); read-only unless `writable`, for a stopped conductor. */
+export const openDatabase = (file: string, options: { readonly writable?: boolean } = {}): SqliteDatabase => {
   const require = createRequire(import.meta.url)
   const Database = require("better-sqlite3") as SqliteConstructor
-  return new Database(file, { readonly: true, fileMustExist: true })
+  return new Database(file, { readonly: options.writable !== true, fileMustExist: true })
 }
 
 /** The conductor's SQLite file in a cluster directory. */

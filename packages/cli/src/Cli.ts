@@ -10,6 +10,7 @@ import * as Certs from "./Certs.js"
 import * as Daemons from "./Daemons.js"
 import * as Demo from "./Demo.js"
 import * as Pipelines from "./Pipelines.js"
+import * as Schedules from "./Schedules.js"
 import * as Scores from "./Scores.js"
 import * as Simulate from "./Simulate.js"
 import * as Token from "./Token.js"
@@ -37,6 +38,7 @@ export const root = Command.make("orchestra", {}).pipe(
         Pipelines.status
       ])
     ),
+    Schedules.schedules,
     Certs.certs,
     Token.token,
     Simulate.simulate,

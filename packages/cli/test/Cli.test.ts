@@ -15,7 +15,7 @@ describe("orchestra command", () => {
   it("--help lists every command planned in DESIGN.md", () => {
     const r = orchestra(["--help"])
     expect(r.status).toBe(0)
-    for (const command of ["conductor", "player", "submit", "status", "wait", "watch", "cancel", "jobs", "players", "scores validate", "scores list", "pipeline run", "pipeline validate", "certs init", "certs revoke", "demo"]) {
+    for (const command of ["conductor", "player", "submit", "status", "wait", "watch", "cancel", "jobs", "players", "scores validate", "scores list", "pipeline run", "pipeline validate", "pipeline status", "schedules validate", "schedules list", "certs init", "certs revoke", "demo"]) {
       expect(r.stdout).toMatch(new RegExp(`- ${command}\\b`))
     }
   })
@@ -84,6 +84,34 @@ describe("orchestra command", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("schedules validate shows the sample schedules' next fire times in their zones; a broken one exits 78 with file and line", () => {
+    const root = path.resolve(__dirname, "..", "..", "..")
+    const samples = ["disk-usage.yaml", "nightly-release.yaml"].map((f) => path.join(root, "samples", "schedules", f))
+    const ok = orchestra(["schedules", "validate", ...samples, "--next", "2"])
+    expect(ok.stderr).toBe("")
+    expect(ok.status).toBe(0)
+    expect(ok.stdout).toContain(`${samples[1]}: schedule nightly-release is valid: pipeline ../pipelines/release.yaml at "30 2 * * *" (Europe/Berlin); overlap skip, missed run-once`)
+    // 02:30 in Berlin is 01:30 or 00:30 UTC, by the season
+    expect(ok.stdout).toMatch(/next \d{4}-\d{2}-\d{2} 02:30 Europe\/Berlin {2}\(\d{4}-\d{2}-\d{2}T0[01]:30:00\.000Z\)/)
+    expect(ok.stdout.match(/ next /g)?.length).toBe(4)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-schedules-"))
+    try {
+      const bad = path.join(dir, "bad.yaml")
+      fs.writeFileSync(bad, 'name: bad\ncron: "61 * * * *"\npipeline: nope.yaml\n')
+      const r = orchestra(["schedules", "validate", bad])
+      expect(r.status).toBe(Exit.codes.config)
+      expect(r.stderr).toContain(`${bad}:2: cron:`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("schedules list over --url says schedules are on the socket, and exits 64", () => {
+    const r = orchestra(["schedules", "list", "--url", "http://127.0.0.1:9"])
+    expect(r.status).toBe(Exit.codes.usage)
+    expect(r.stderr).toContain("use --socket")
   })
 
   it("token new prints a token and a config entry holding only its SHA-256, with the limits given", () => {

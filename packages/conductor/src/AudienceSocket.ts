@@ -47,6 +47,7 @@ import type { AudienceService, Subscription } from "./Audience.js"
 import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
 import type { PipelinesService } from "./Pipelines.js"
+import type { SchedulesService } from "./Schedules.js"
 import { StatusCache } from "./internal/StatusCache.js"
 
 /** The socket could not be set up. */
@@ -82,6 +83,8 @@ export interface Dependencies {
   readonly audience?: AudienceService
   /** Pipeline runs (the `pipeline.*` ops); absent: those ops are not available. */
   readonly pipelines?: PipelinesService
+  /** The schedules (the `schedule.list` op); absent: that op is not available. */
+  readonly schedules?: SchedulesService
 }
 
 /** A reply: `["OK", value]` or `["Error", reason]`. */
@@ -118,6 +121,10 @@ export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Repl
   if (op === "status") return status(deps, request, deps.statusCache)
   if (op === "players") return Effect.sync((): Reply => ["OK", playersOf(deps.engine)])
   if (op === "stats") return Effect.map(statsOf(deps.engine), (s): Reply => ["OK", s])
+  if (op === "schedule.list") {
+    if (deps.schedules === undefined) return Effect.succeed(error(`Op ${JSON.stringify(op)} is not available`))
+    return Effect.map(deps.schedules.list, (views): Reply => ["OK", views])
+  }
   if (typeof op === "string" && op.startsWith("pipeline.")) {
     if (deps.pipelines === undefined) return Effect.succeed(error(`Op ${JSON.stringify(op)} is not available`))
     return pipelineOp(deps.pipelines, op, request)

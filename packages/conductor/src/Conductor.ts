@@ -21,6 +21,7 @@ import { Metrics } from "./Metrics.js"
 import * as Pipelines from "./Pipelines.js"
 import { StatusCache } from "./internal/StatusCache.js"
 import * as Retention from "./Retention.js"
+import * as Schedules from "./Schedules.js"
 
 export interface Options {
   readonly name?: string
@@ -34,6 +35,8 @@ export interface Options {
   readonly http?: HttpServer.Options
   /** The event log (how many events are kept for readers that resume). */
   readonly events?: Events.Options
+  /** Schedules to fire (absent: none). */
+  readonly schedules?: Schedules.Options
   readonly retentionMs?: number
   readonly retentionIntervalMs?: number
   readonly engine?: Omit<Engine.EngineOptions, "store" | "policies" | "allowlist" | "name">
@@ -49,6 +52,8 @@ export interface Conductor {
   readonly audience: Audience.AudienceService
   /** Pipeline runs: started, read, cancelled; resumed at start-up. */
   readonly pipelines: Pipelines.PipelinesService
+  /** The schedules being fired, and where each stands. */
+  readonly schedules: Schedules.SchedulesService
   readonly metrics: Metrics
   /** Where the HTTP API listens, when one was asked for. */
   readonly http: HttpServer.Address | undefined
@@ -86,12 +91,13 @@ export const make = (
     const intake = Intake.make({ store: options.store, engine, registry: () => options.registry })
     const audience = Audience.make({ name: options.name ?? "conductor", store: options.store, engine, intake, events })
     const pipelines = yield* Pipelines.make({ store: options.store, intake, engine, audience, registry: () => options.registry })
+    const schedules = yield* Schedules.make(options.schedules ?? { schedules: [] }, { store: options.store, intake, pipelines })
     const { address } = yield* options.transport.serve(engine.admit)
     // Replies to status polls of finished jobs; a purge empties it.
     const statusCache = new StatusCache()
     let socketPath: string | undefined
     if (options.audienceSocket !== undefined) {
-      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience, pipelines })).path
+      socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience, pipelines, schedules })).path
     }
     const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics })
     if (options.retentionMs !== undefined) {
@@ -115,5 +121,5 @@ export const make = (
         ...(http === undefined ? {} : { http: http.url })
       })
     )
-    return { engine, intake, store: options.store, events, audience, pipelines, metrics, http, address, socketPath, resumed }
+    return { engine, intake, store: options.store, events, audience, pipelines, schedules, metrics, http, address, socketPath, resumed }
   })

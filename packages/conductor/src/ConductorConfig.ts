@@ -13,6 +13,7 @@ import { Units, Yaml } from "@orchestra/manifest"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import * as path from "node:path"
 import * as Allowlist from "./Allowlist.js"
+import * as Schedules from "./Schedules.js"
 import * as Tokens from "./Tokens.js"
 
 const NonEmpty = Schema.String.pipe(Schema.minLength(1))
@@ -101,6 +102,8 @@ export const File = Schema.Struct({
   transport: Schema.optionalWith(TransportBlock, { default: () => "tls" }),
   /** Extra plugins to load (package names or paths), e.g. a policy of your own. */
   plugins: Schema.optionalWith(Schema.Array(NonEmpty), { default: () => [] }),
+  /** Schedule documents to fire: files, or directories of `*.yaml` files. */
+  schedules: Schema.optionalWith(Schema.Array(NonEmpty), { default: () => [] }),
   /** Purge finished jobs older than this (e.g. `30d`); absent: keep them. */
   retention: Schema.optional(Units.DurationMs),
   heartbeat: Schema.optional(
@@ -138,6 +141,10 @@ export interface ConductorConfig {
   /** The transport plugin, and its config block (`listen`, `tls`, `name`, `heartbeat` and its own keys). */
   readonly transport: PluginBlock
   readonly plugins: ReadonlyArray<string>
+  /** The `schedules:` entries, absolute. */
+  readonly scheduleFiles: ReadonlyArray<string>
+  /** The schedules they hold, loaded and checked. */
+  readonly schedules: ReadonlyArray<Schedules.Loaded>
   readonly retentionMs: number | undefined
   readonly logLevel: LogLevel
   /** The HTTP API: where it listens and the tokens it accepts (absent: no HTTP API). */
@@ -153,7 +160,7 @@ export interface ConductorConfig {
 const resolveFrom = (baseDir: string, p: string): string => path.resolve(baseDir, p)
 
 /** Turn a decoded file into the resolved configuration (without reading the allowlist). */
-export const resolve = (decoded: File, file: string): Omit<ConductorConfig, "allowlist"> => {
+export const resolve = (decoded: File, file: string): Omit<ConductorConfig, "allowlist" | "schedules"> => {
   const absolute = path.resolve(file)
   const baseDir = path.dirname(absolute)
   const { plugin: storePlugin, ...storeConfig } = decoded.store
@@ -194,6 +201,7 @@ export const resolve = (decoded: File, file: string): Omit<ConductorConfig, "all
     store: { plugin: storePlugin, config: storeConfig },
     transport: { plugin: transportPlugin, config: { ...transportConfig, ...transportOwn } },
     plugins: decoded.plugins,
+    scheduleFiles: decoded.schedules.map((p) => resolveFrom(baseDir, p)),
     retentionMs: decoded.retention,
     logLevel: decoded.log.level,
     http: decoded.http === undefined
@@ -204,14 +212,15 @@ export const resolve = (decoded: File, file: string): Omit<ConductorConfig, "all
 }
 
 /** Decode the text of a config file; `file` names it in errors and anchors relative paths. */
-export const decode = (text: string, file: string): Either.Either<Omit<ConductorConfig, "allowlist">, Errors.ConfigError> =>
+export const decode = (text: string, file: string): Either.Either<Omit<ConductorConfig, "allowlist" | "schedules">, Errors.ConfigError> =>
   Either.map(Yaml.decode(File, text, file), (d) => resolve(d, file))
 
-/** Read a config file and the allowlist it names. */
+/** Read a config file, the allowlist and the schedules it names. */
 export const load = (file: string): Effect.Effect<ConductorConfig, Errors.ConfigError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const text = yield* Yaml.readText(file)
     const config = yield* decode(text, file)
     const allowlist = yield* Allowlist.load(config.playersFile)
-    return { ...config, allowlist }
+    const schedules = yield* Schedules.load(config.scheduleFiles, config.file)
+    return { ...config, allowlist, schedules }
   })

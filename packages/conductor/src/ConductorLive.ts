@@ -109,6 +109,7 @@ export const startWith = (
       allowlist: config.allowlist,
       transport,
       ...(config.audienceSocket === undefined ? {} : { audienceSocket: config.audienceSocket }),
+      ...(config.schedules.length === 0 ? {} : { schedules: { schedules: config.schedules } }),
       ...(config.retentionMs === undefined ? {} : { retentionMs: config.retentionMs }),
       ...(config.http === undefined ? {} : { http: config.http }),
       ...(config.eventsKept === undefined ? {} : { events: { capacity: config.eventsKept } })

@@ -213,7 +213,11 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
     const run: PipelinesService["run"] = (request) =>
       Effect.gen(function*() {
         const file = request.file ?? "pipeline.yaml"
-        const checked = Pipeline.validate(request.document, file, { catalog: catalogLookup, policies: deps.registry().policies })
+        const checked = Pipeline.validate(request.document, file, {
+          catalog: catalogLookup,
+          catalogIncomplete: deps.engine.players().some((p) => p.allowlisted && p.catalog === undefined),
+          policies: deps.registry().policies
+        })
         if (Either.isLeft(checked)) return yield* Intake.invalid(checked.left.issues, "pipeline")
         const params = PipelineRun.checkParams(checked.right, request.params ?? {})
         if (Either.isLeft(params)) return yield* Intake.invalid(params.left.issues, "pipeline params")

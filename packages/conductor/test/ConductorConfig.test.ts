@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
+import { NodeFileSystem } from "@effect/platform-node"
+import { Effect, Either } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Allowlist from "../src/Allowlist.js"
@@ -24,6 +26,7 @@ store:
   path: state/orchestra.db
   synchronous: NORMAL
 plugins: [./policies/canary.js, "@acme/orchestra-quorum"]
+schedules: [schedules, /etc/orchestra/nightly.yaml]
 retention: 30d
 heartbeat: { interval: 5s, timeout: 15s }
 log: { level: debug }
@@ -54,6 +57,7 @@ describe("ConductorConfig", () => {
         }
       },
       plugins: ["./policies/canary.js", "@acme/orchestra-quorum"],
+      scheduleFiles: ["/srv/orchestra/schedules", "/etc/orchestra/nightly.yaml"],
       retentionMs: 30 * 86_400_000,
       logLevel: "debug"
     })
@@ -132,6 +136,73 @@ describe("the README example", () => {
       expect(c.right.audienceSocket).toEqual({ path: "/etc/orchestra/run/conductor.sock", mode: 0o660 })
       expect(c.right.plugins).toEqual(["./policies/canary.js"])
       expect(c.right.retentionMs).toBe(30 * 86_400_000)
+    }
+  })
+})
+
+describe("schedules in the config", () => {
+  const setup = (files: Record<string, string>, schedules: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orchestra-config-schedules-"))
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), text)
+    }
+    fs.writeFileSync(path.join(dir, "players.txt"), "p1\n")
+    fs.writeFileSync(path.join(dir, "conductor.yaml"), `players: players.txt\nschedules: ${schedules}\n`)
+    return dir
+  }
+  const load = (dir: string) =>
+    Effect.runPromise(Effect.either(ConductorConfig.load(path.join(dir, "conductor.yaml"))).pipe(Effect.provide(NodeFileSystem.layer)))
+  const job = (name: string, cron = "*/5 * * * *") => `name: ${name}\ncron: "${cron}"\njob: { score: noop, players: [p1], policy: one-of }\n`
+  const pipeline = `name: rel
+params: { type: object, required: [ref], properties: { ref: { type: string } } }
+jobs:
+  build: { score: build, players: [p1], policy: one-of, params: { ref: "\${{ params.ref }}" } }
+`
+
+  it("loads schedule files and directories (yaml only, dotfiles skipped), paths relative to the config, a pipeline's text with it", async () => {
+    const dir = setup({
+      "schedules/a.yaml": job("a"),
+      "schedules/b.yml": `name: b\ncron: "0 3 * * *"\ntimezone: Europe/Berlin\npipeline: ../pipelines/rel.yaml\nparams: { ref: main }\n`,
+      "schedules/.hidden.yaml": "broken: [",
+      "schedules/README.md": "not a schedule",
+      "pipelines/rel.yaml": pipeline,
+      "one.yaml": job("one")
+    }, "[schedules, one.yaml]")
+    try {
+      const r = await load(dir)
+      if (Either.isLeft(r)) throw new Error(r.left.message)
+      expect(r.right.scheduleFiles).toEqual([path.join(dir, "schedules"), path.join(dir, "one.yaml")])
+      expect(r.right.schedules.map((l) => [l.schedule.name, l.schedule.timezone, l.pipeline?.file])).toEqual([
+        ["a", "UTC", undefined],
+        ["b", "Europe/Berlin", "rel.yaml"],
+        ["one", "UTC", undefined]
+      ])
+      expect(r.right.schedules[1]!.pipeline!.document).toBe(pipeline)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("refuses to start on any broken schedule: every problem with its file and line, duplicates and missing files too", async () => {
+    const dir = setup({
+      "schedules/a.yaml": job("a"),
+      "schedules/b.yaml": job("b", "61 * * * *"),
+      "schedules/c.yaml": `name: c\ncron: "* * * * *"\npipeline: ../nope.yaml\n`,
+      "also-a.yaml": job("a")
+    }, "[schedules, also-a.yaml, missing.yaml]")
+    try {
+      const r = await load(dir)
+      if (Either.isRight(r)) throw new Error("expected the config to be refused")
+      expect(r.left._tag).toBe("ConfigError")
+      const issues = r.left.issues.map((i) => `${i.path}: ${i.message}`)
+      expect(issues.find((i) => i.startsWith(`${path.join(dir, "schedules", "b.yaml")}:2: cron`))).toBeDefined()
+      expect(issues.find((i) => i.startsWith(`${path.join(dir, "schedules", "c.yaml")}:3: pipeline`))).toBeDefined()
+      expect(issues).toContain(`${path.join(dir, "also-a.yaml")}: name: schedule "a" is also defined in ${path.join(dir, "schedules", "a.yaml")}`)
+      expect(issues.find((i) => i.endsWith(`cannot read ${path.join(dir, "missing.yaml")}: no such file or directory`))).toBeDefined()
+      expect(r.left.message).toMatch(/^invalid schedules \(5 issues\)/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
     }
   })
 })

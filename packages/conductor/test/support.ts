@@ -241,6 +241,7 @@ export const harness = (options: {
   readonly audienceSocket?: Conductor.Options["audienceSocket"]
   readonly http?: Conductor.Options["http"]
   readonly events?: Conductor.Options["events"]
+  readonly schedules?: Conductor.Options["schedules"]
 }): Effect.Effect<Harness, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const hub = options.hub ?? new TransportMemory.Hub()
@@ -253,6 +254,7 @@ export const harness = (options: {
       ...(options.audienceSocket === undefined ? {} : { audienceSocket: options.audienceSocket }),
       ...(options.http === undefined ? {} : { http: options.http }),
       ...(options.events === undefined ? {} : { events: options.events }),
+      ...(options.schedules === undefined ? {} : { schedules: options.schedules }),
       engine: { storeRetryMs: 50 }
     })
     return { hub, store, conductor }

@@ -138,6 +138,13 @@ export interface Pipeline {
 export interface CheckContext {
   /** The scores players reported (merged), or a lookup by name. */
   readonly catalog: ReadonlyArray<Catalog.ScoreInfo> | ((score: string) => Catalog.ScoreInfo | undefined)
+  /**
+   * Some players have not reported their catalog yet (a conductor just
+   * started): a score no reported catalog has is then not an error — its
+   * job's params and templates are checked when the job is submitted, as
+   * a single job's are. Default false.
+   */
+  readonly catalogIncomplete?: boolean
   /** Registered policies, by name; or a lookup, which also checks each job's policy options. */
   readonly policies: ReadonlyArray<string> | Policy.PolicyLookup
 }
@@ -315,7 +322,7 @@ const analyze = (text: string, file: string, context: CheckContext | undefined):
     const knownScores = typeof context.catalog === "function" ? undefined : [...new Set(context.catalog.map((s) => s.name))].sort()
     const scoreOf = (job: Draft) => lookupScore(job.spec.score)
     for (const job of drafts) {
-      if (scoreOf(job) === undefined) {
+      if (scoreOf(job) === undefined && context.catalogIncomplete !== true) {
         issues.add(
           [...job.path, "score"],
           `unknown score "${job.spec.score}"${knownScores === undefined ? "" : ` (known: ${list(knownScores) || "none"})`}`

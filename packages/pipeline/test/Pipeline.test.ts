@@ -349,4 +349,12 @@ describe("validation errors, with file:line", () => {
     expect(issuesOf(base().replace("score: build", "score: nope"), { catalog: (name) => byName.get(name), policies: registry.policies }))
       .toEqual([{ path: "p.yaml:9: jobs.build.score", message: 'unknown score "nope"' }])
   })
+
+  it("an incomplete catalog: a score nobody reported is not an error, but a known score's checks still apply", () => {
+    const byName = new Map(catalog.map((s) => [s.name as string, s]))
+    const context = { catalog: (name: string) => byName.get(name), catalogIncomplete: true, policies: registry.policies }
+    expect(Either.isRight(Pipeline.validate(base().replace("score: build", "score: nope"), "p.yaml", context))).toBe(true)
+    // an unknown policy is an error whatever the catalog
+    expect(issuesOf(base().replace("policy: one-of", "policy: nosuch"), context).map((i) => i.path)).toEqual(["p.yaml:11: jobs.build.policy"])
+  })
 })

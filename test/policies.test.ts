@@ -12,11 +12,13 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { databaseFile, openDatabase, outcomes, sharedCluster, submit, waitJob } from "./support/Harness.js"
+import { databaseFile, openDatabase, outcomes, sharedCluster, submit, waitJob, writeScoreDir } from "./support/Harness.js"
 
 const require = createRequire(import.meta.url)
 const repo = path.resolve(__dirname, "..")
 const quorum = path.join(repo, "samples", "policies", "dist", "quorum.js")
+const canary = path.join(repo, "samples", "policies", "dist", "canary.js")
+let attempts = ""
 
 const shared = sharedCluster("policies", (dir) => {
   // A user's policy that throws when a task ends (and one that throws at start).
@@ -42,15 +44,24 @@ export default () => [
   })
 ]
 `)
+  // A score that fails until the attempt it is told to succeed on, noting what it was told.
+  attempts = path.join(dir, "attempts.txt")
+  fs.writeFileSync(attempts, "")
+  const scores = writeScoreDir(path.join(dir, "scores"), {
+    flaky: {
+      script: `#!/bin/sh\necho "$ORC_JOB_ID $ORC_PLAYER $ORC_TASK_ID $ORC_ATTEMPT" >> ${attempts}\n[ "$ORC_ATTEMPT" -ge "$ORC_ok_on" ] || { echo "attempt $ORC_ATTEMPT fails" >&2; exit 1; }\n`,
+      manifest: "interface: env\nparameters:\n  type: object\n  required: [ok_on]\n  properties:\n    ok_on: { type: integer, minimum: 1 }\n"
+    }
+  })
   return {
     options: {
       players: [
-        { name: "p1", labels: { role: "build", dc: "syd1" } },
-        { name: "p2", labels: { role: "web", dc: "syd1" } },
-        { name: "p3", labels: { role: "web", dc: "syd1" } },
-        { name: "p4", labels: { role: "web", dc: "mel1" } }
+        { name: "p1", labels: { role: "build", dc: "syd1" }, scores },
+        { name: "p2", labels: { role: "web", dc: "syd1" }, scores },
+        { name: "p3", labels: { role: "web", dc: "syd1" }, scores },
+        { name: "p4", labels: { role: "web", dc: "mel1" }, scores }
       ],
-      conductorConfig: { plugins: [quorum, thrower] }
+      conductorConfig: { plugins: [quorum, canary, thrower] }
     }
   }
 })
@@ -155,5 +166,83 @@ describe("a user's policies loaded by path", () => {
       } finally {
         db.close()
       }
+    }).pipe(shared.withLogs))
+})
+
+describe("the sample canary policy, loaded by path", () => {
+  it.live("the canary first; once it is OK, the rest (rolling)", () =>
+    Effect.gen(function*() {
+      const id = yield* submit(c(), { score: "echo", players: all, policy: "canary", options: { canary: "p3", then: "rolling" }, params: { message: "c" } })
+      const s = yield* waitJob(c(), id)
+      expect(s.status).toBe("OK")
+      expect(outcomes(s)).toEqual({ p1: "OK", p2: "OK", p3: "OK", p4: "OK" })
+      // p3 ended before any of the others started (the store keeps each attempt's times)
+      const db = openDatabase(databaseFile(c()))
+      try {
+        const rows = db.prepare(
+          `SELECT a.player, a.dispatched_at, r.finished_at FROM orchestra_attempts a
+           JOIN orchestra_results r ON r.job_id = a.job_id AND r.task_key = a.task_key AND r.attempt = a.attempt
+           WHERE a.job_id = ?`
+        ).all(id)
+        expect(rows.length).toBe(4)
+        const canaryEnd = Number(rows.find((r) => r["player"] === "p3")!["finished_at"])
+        for (const r of rows.filter((r) => r["player"] !== "p3")) expect(Number(r["dispatched_at"])).toBeGreaterThanOrEqual(canaryEnd)
+      } finally {
+        db.close()
+      }
+    }).pipe(shared.withLogs))
+
+  it.live("a canary that fails: FAIL, and the rest never run", () =>
+    Effect.gen(function*() {
+      const id = yield* submit(c(), { score: "fail", players: all, policy: "canary", options: { canary: 1 }, params: { code: 2 } })
+      const s = yield* waitJob(c(), id)
+      expect(s.status).toBe("FAIL")
+      expect(outcomes(s)).toEqual({ p1: "FAIL" })
+    }).pipe(shared.withLogs))
+})
+
+describe("retries and deadlines", () => {
+  const seen = (id: number) =>
+    fs.readFileSync(attempts, "utf8").split("\n").filter((l) => l.startsWith(`${id} `)).map((l) => l.split(" ").slice(1).join(" "))
+
+  it.live("a failing score is retried with backoff until it succeeds; it sees its task id and the attempt number", () =>
+    Effect.gen(function*() {
+      const id = yield* submit(c(), { score: "flaky", players: ["p2"], scope: "one", params: { ok_on: 3 }, retry: { max: 3, backoffMs: 100 } })
+      const s = yield* waitJob(c(), id)
+      expect(s.status).toBe("OK")
+      const lines = seen(id)
+      expect(lines.length).toBe(3)
+      // ORC_TASK_ID is <job>/<key>/<attempt>: the same task, attempt after attempt
+      const taskIds = lines.map((l) => l.split(" ")[1]!)
+      expect(new Set(taskIds.map((t) => t.replace(/\/\d+$/, ""))).size).toBe(1)
+      expect(taskIds[0]!.startsWith(`${id}/`)).toBe(true)
+      expect(lines.map((l) => l.split(" ")[2])).toEqual(["1", "2", "3"])
+      expect(taskIds.map((t) => t.split("/").at(-1))).toEqual(["1", "2", "3"])
+      expect(lines.every((l) => l.startsWith("p2 "))).toBe(true)
+    }).pipe(shared.withLogs))
+
+  it.live("retries run out: the job FAILs after max + 1 attempts", () =>
+    Effect.gen(function*() {
+      const id = yield* submit(c(), { score: "flaky", players: ["p1"], scope: "one", params: { ok_on: 9 }, retry: { max: 1, backoffMs: 50 } })
+      const s = yield* waitJob(c(), id)
+      expect(s.status).toBe("FAIL")
+      expect(seen(id).map((l) => l.split(" ")[2])).toEqual(["1", "2"])
+    }).pipe(shared.withLogs))
+
+  it.live("without retries a failure is final", () =>
+    Effect.gen(function*() {
+      const id = yield* submit(c(), { score: "flaky", players: ["p1"], scope: "one", params: { ok_on: 2 } })
+      expect((yield* waitJob(c(), id)).status).toBe("FAIL")
+      expect(seen(id).length).toBe(1)
+    }).pipe(shared.withLogs))
+
+  it.live("a job deadline stops the running scores: TIMEOUT, long before they would have ended", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const id = yield* submit(c(), { score: "sleep", players: ["p3", "p4"], scope: "all", params: { seconds: 30 }, deadline: Date.now() + 2_000 })
+      const s = yield* waitJob(c(), id)
+      expect(Date.now() - started).toBeLessThan(20_000)
+      expect(s.status).toBe("FAIL")
+      expect(outcomes(s)).toEqual({ p3: "TIMEOUT", p4: "TIMEOUT" })
     }).pipe(shared.withLogs))
 })

@@ -14,11 +14,8 @@
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import type { FileSystem } from "@effect/platform"
 import { UnixSocket } from "@orchestra/client"
 import type { JobState } from "@orchestra/core"
-import type { Catalog } from "@orchestra/core"
-import { ScoreDirectory } from "@orchestra/manifest"
 import { Pipeline, Plan } from "@orchestra/pipeline"
 import { Console, Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
@@ -26,7 +23,7 @@ import * as path from "node:path"
 import * as Connection from "./Connection.js"
 import { keyValue, parseJsonObject } from "./Audience.js"
 import * as Exit from "./Exit.js"
-import { registryOf } from "./Simulate.js"
+import { catalogOf, registryOf } from "./Simulate.js"
 
 const file = Args.file({ name: "file", exists: "yes" }).pipe(Args.withDescription("The pipeline document (YAML)"))
 const scores = Options.directory("scores", { exists: "yes" }).pipe(
@@ -39,25 +36,11 @@ const plugin = Options.text("plugin").pipe(
 )
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON for scripts"))
 
-/** The merged catalog of the score directories (the first directory that has a score wins). */
-const catalogOf = (dirs: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Catalog.ScoreInfo>, Exit.ExitWith, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const byName = new Map<string, Catalog.ScoreInfo>()
-    for (const dir of dirs) {
-      const scanned = yield* ScoreDirectory.scan(path.resolve(dir)).pipe(
-        Effect.mapError((e) => new Exit.ExitWith({ code: Exit.codes.usage, message: e.message }))
-      )
-      for (const x of scanned.excluded) yield* Console.error(`warning: score ${x.name} in ${dir} is excluded: ${x.reason}`)
-      for (const s of scanned.scores) if (!byName.has(s.name)) byName.set(s.name, s.info)
-    }
-    return [...byName.values()]
-  })
-
 /** Read and check the document: with `--scores`, everything; without, what needs no catalog. */
 const load = (a: { readonly file: string; readonly scores: ReadonlyArray<string>; readonly plugin: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const registry = yield* registryOf(a.plugin, process.cwd())
-    const context = a.scores.length === 0 ? undefined : { catalog: yield* catalogOf(a.scores), policies: registry.policies }
+    const context = a.scores.length === 0 ? undefined : { catalog: yield* catalogOf(a.scores, process.cwd()), policies: registry.policies }
     const pipeline = yield* Pipeline.loadFile(path.resolve(a.file), context).pipe(
       Effect.mapError((e) => new Exit.ExitWith({ code: Exit.codes.config, message: `${a.file}: ${e.message}` }))
     )

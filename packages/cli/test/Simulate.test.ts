@@ -222,3 +222,141 @@ describe("simulate: the command", () => {
     }
   })
 })
+
+describe("simulate --pipeline: whole runs of a pipeline", () => {
+  const repo = path.resolve(import.meta.dirname, "../../..")
+  const release = path.join(repo, "samples/pipelines/release.yaml")
+  const scores = path.join(repo, "samples/scores")
+  const cli = Command.run(Simulate.simulate, { name: "orchestra simulate", version: "0.1.0" })
+  const runCommand = async (args: ReadonlyArray<string>) => {
+    const lines: Array<string> = []
+    const spy = vi.spyOn(console, "log").mockImplementation((...xs: Array<unknown>) => void lines.push(xs.map(String).join(" ")))
+    try {
+      const exit = await Effect.runPromiseExit(cli(["node", "orchestra", ...args]).pipe(Effect.provide(NodeContext.layer)))
+      return { exit, out: lines.join("\n") }
+    } finally {
+      spy.mockRestore()
+    }
+  }
+  /** The exit code and message the command ended with. */
+  const failure = (exit: EffectExit.Exit<unknown, unknown>): Exit.ExitWith => {
+    if (EffectExit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected the command to fail, got ${String(exit)}`)
+    const e = exit.cause.error
+    if (!(e instanceof Exit.ExitWith)) throw new Error(`expected an ExitWith, got ${String(e)}`)
+    return e
+  }
+  const input = (more: Partial<Simulate.PipelineSimulateInput>): Simulate.PipelineSimulateInput => ({
+    pipeline: release,
+    params: { ref: "main" },
+    scores: [scores],
+    plugins: [],
+    baseDir: process.cwd(),
+    weights: {},
+    slots: 1,
+    runs: 50,
+    seed: 1,
+    ...more
+  })
+
+  it("the sample release pipeline with the sample scores: exit 0, every run OK, build/canary/rollout each in the report", async () => {
+    const { exit, out } = await runCommand(["--pipeline", release, "--scores", scores, "--param", "ref=main"])
+    expect(EffectExit.isSuccess(exit)).toBe(true)
+    expect(out).toContain('pipeline release (')
+    expect(out).toContain('100 simulated runs, params {"ref":"main"}')
+    expect(out).toMatch(/completion {2}p50 \S+ {2}p95 \S+ {2}max \S+/)
+    expect(out).toMatch(/runs {8}OK 100 {2}PARTIAL_FAIL 0 {2}FAIL 0 {2}CANCELLED 0/)
+    expect(out).toContain("outcomes    OK 500")
+    expect(out).toMatch(/^ {2}job +ran +skipped +failed +OK +PARTIAL_FAIL +FAIL +CANCELLED +p50 +p95 +max$/m)
+    for (const name of ["build", "canary", "rollout"]) expect(out).toMatch(new RegExp(`^  ${name} +100 +0 +0 +100 +0 +0 +0 `, "m"))
+    expect(out).not.toContain("no --scores")
+  })
+
+  it("--json prints the report as JSON: runs, jobs, settings", async () => {
+    const { exit, out } = await runCommand([
+      "--pipeline", release, "--scores", scores, "--params", '{"ref":"v1"}', "--runs", "20", "--latency", "100ms", "--json"
+    ])
+    expect(EffectExit.isSuccess(exit)).toBe(true)
+    const parsed = JSON.parse(out) as Simulate.PipelineReport
+    expect(parsed.pipeline).toBe("release")
+    expect(parsed.params).toEqual({ ref: "v1" })
+    expect(parsed.checkedScores).toBe(true)
+    expect(parsed.runs).toBe(20)
+    expect(parsed.states.OK).toBe(20)
+    expect(parsed.durationMs.max).toBe(500) // build 100ms, canary 100ms, rollout 3 × 100ms
+    expect(parsed.jobs.map((j) => [j.name, j.ran, j.dispatches])).toEqual([["build", 20, 20], ["canary", 20, 20], ["rollout", 20, 60]])
+    expect(parsed.weights).toEqual({ OK: 1 })
+  })
+
+  it("failing outcomes: runs FAIL, later jobs skipped, counts add up, the same seed the same report", async () => {
+    const a = await Effect.runPromise(Simulate.runPipeline(input({ weights: { FAIL: 0.2 }, runs: 300, seed: 5 })).pipe(Effect.provide(NodeContext.layer)))
+    const b = await Effect.runPromise(Simulate.runPipeline(input({ weights: { FAIL: 0.2 }, runs: 300, seed: 5 })).pipe(Effect.provide(NodeContext.layer)))
+    expect(JSON.stringify(b)).toBe(JSON.stringify(a))
+    expect(a.weights).toEqual({ FAIL: 0.2, OK: 0.8 })
+    expect(a.states.OK + a.states.FAIL + a.states.PARTIAL_FAIL).toBe(300)
+    expect(a.states.FAIL).toBeGreaterThan(0)
+    const [build, canary, rollout] = a.jobs
+    expect(build!.ran).toBe(300)
+    expect(canary!.ran + canary!.skipped).toBe(300)
+    expect(canary!.skipped).toBe(build!.states.FAIL + build!.states.PARTIAL_FAIL)
+    expect(rollout!.ran).toBe(canary!.states.OK)
+    expect(a.reasons.length).toBeGreaterThan(0)
+    const text = Simulate.formatPipeline(a)
+    expect(text).toContain("reasons runs did not end OK")
+  })
+
+  it("a selector job runs on --players N simulated players", async () => {
+    const file = path.join(dir, "selected.yaml")
+    fs.writeFileSync(file, "name: selected\njobs:\n  usage: { score: disk-usage, selector: { role: web }, policy: all-of, params: { path: / } }\n")
+    const { exit, out } = await runCommand(["--pipeline", file, "--scores", scores, "--players", "7", "--runs", "4", "--json"])
+    expect(EffectExit.isSuccess(exit)).toBe(true)
+    const parsed = JSON.parse(out) as Simulate.PipelineReport
+    expect(parsed.pool).toBe(7)
+    expect(parsed.jobs[0]).toMatchObject({ name: "usage", targets: 7, dispatches: 28 })
+  })
+
+  it("both --policy and --pipeline, or neither: exit 64 saying so", async () => {
+    const both = failure((await runCommand(["--policy", "one-of", "--players", "2", "--pipeline", release])).exit)
+    expect(both.code).toBe(Exit.codes.usage)
+    expect(both.message).toContain("give --policy NAME or --pipeline FILE, not both")
+    const neither = failure((await runCommand(["--runs", "3"])).exit)
+    expect(neither.code).toBe(Exit.codes.usage)
+    expect(neither.message).toContain("give --policy NAME")
+    const noPlayers = failure((await runCommand(["--policy", "one-of"])).exit)
+    expect(noPlayers).toMatchObject({ code: Exit.codes.usage, message: "--players N is required with --policy" })
+    const options = failure((await runCommand(["--pipeline", release, "--param", "ref=main", "--options", "{}"])).exit)
+    expect(options.code).toBe(Exit.codes.usage)
+    const params = failure((await runCommand(["--policy", "one-of", "--players", "2", "--param", "ref=main"])).exit)
+    expect(params.message).toContain("go with --pipeline")
+  })
+
+  it("a broken pipeline: exit 78 with the file and line of each issue", async () => {
+    const file = path.join(dir, "broken.yaml")
+    fs.writeFileSync(
+      file,
+      [
+        "name: broken",
+        "jobs:",
+        "  build: { score: build, players: [violin], policy: one-of }",
+        '  deploy: { needs: [biuld], score: deploy, players: [viola], policy: all-of, params: { version: "${{ jobs.build.output.nope }}" } }',
+        ""
+      ].join("\n")
+    )
+    const e = failure((await runCommand(["--pipeline", file, "--scores", scores])).exit)
+    expect(e.code).toBe(Exit.codes.config)
+    expect(e.message).toContain(`${file}:4: jobs.deploy.needs.0: unknown job "biuld"`)
+    // without --scores, the policies are still checked
+    fs.writeFileSync(file, "name: broken\njobs:\n  build: { score: build, players: [violin], policy: one-off }\n")
+    const unknownPolicy = failure((await runCommand(["--pipeline", file])).exit)
+    expect(unknownPolicy.code).toBe(Exit.codes.config)
+    expect(unknownPolicy.message).toContain(`${file}:3: jobs.build.policy: unknown policy "one-off"`)
+  })
+
+  it("params the pipeline refuses, and too many runs: exit 64", async () => {
+    const missing = failure((await runCommand(["--pipeline", release, "--scores", scores])).exit)
+    expect(missing.code).toBe(Exit.codes.usage)
+    expect(missing.message).toContain("invalid params")
+    expect(missing.message).toContain("params.ref")
+    const runs = failure((await runCommand(["--pipeline", release, "--param", "ref=main", "--runs", "0"])).exit)
+    expect(runs).toMatchObject({ code: Exit.codes.usage, message: "--runs must be an integer from 1 to 100000 (got 0)" })
+  })
+})

@@ -2,7 +2,8 @@
  * @orchestra/pipeline — pipelines and schedules: pipeline documents (jobs,
  * needs, templates passing outputs to params) parsed and validated against
  * the catalog; a pure run state machine the conductor drives and replays;
- * dry-run plans from the policies' own decisions; schedule documents (cron
+ * dry-run plans from the policies' own decisions; simulated runs against
+ * simulated players (no I/O, seeded); schedule documents (cron
  * in a time zone, overlap and missed-run policies) and the scheduler that
  * fires them.
  *
@@ -15,3 +16,4 @@ export * as Plan from "./Plan.js"
 export * as Schedule from "./Schedule.js"
 export * as ScheduleState from "./ScheduleState.js"
 export * as Scheduler from "./Scheduler.js"
+export * as PipelineSimulation from "./PipelineSimulation.js"

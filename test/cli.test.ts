@@ -1,7 +1,10 @@
 /**
- * The `orchestra` command as a user runs it: `demo` end to end; `submit
- * --wait` exit codes (0 OK, 1 FAIL, 2 PARTIAL_FAIL), `status`, `wait
- * --timeout` on a pending job (4); `scores validate` on the samples and on
+ * The `orchestra` command as a user runs it: `demo` end to end (its jobs,
+ * then the sample release pipeline ending OK with the version built reaching
+ * every deploy); `submit --wait` exit codes (0 OK, 1 FAIL, 2 PARTIAL_FAIL),
+ * `status`, `wait --timeout` on a pending job (4); `submit --plan` (the
+ * batches, the params with defaults, nothing created; refused as a submit
+ * is; a usage error over --url); `scores validate` on the samples and on
  * a broken manifest; a broken conductor config (78, naming file, line and
  * field, and nothing started).
  */
@@ -19,6 +22,7 @@ import {
   showCli,
   statusOf,
   submit,
+  waitJob,
   writeScoreDir
 } from "./support/Harness.js"
 import * as Scores from "./support/Scores.js"
@@ -73,6 +77,23 @@ describe("orchestra demo", () => {
       expect(out).toMatch(/^\d+\s+legacy-hello\s+all-of\s+OK\s+viola\s+OK\s+greeting=hello, name=world$/m)
       expect(out).toMatch(/^—\s+disk-usage\s+all-of\s+REFUSED\s+invalid parameters$/m)
       expect(out).toContain("params.colour")
+      // the sample pipeline, after the jobs: build (one-of) → canary → rolling deploy, through the conductor
+      const section = out.slice(out.indexOf("\npipeline samples/pipelines/release.yaml"))
+      expect(section.length, out).toBeLessThan(out.length)
+      expect(section).toMatch(/^started pipeline run 1$/m)
+      expect(section).toMatch(/^  run 1: build finished OK \(job \d+\)$/m)
+      expect(section).toMatch(/^  run 1: canary finished OK \(job \d+\)$/m)
+      expect(section).toMatch(/^  run 1: rollout finished OK \(job \d+\)$/m)
+      expect(section).toMatch(/^pipeline run 1 \(release\): OK$/m)
+      const version = /^build\s+finished\s+\d+\s+OK\s+one-of\s+\{"ref":"main"\}\s+\w+\s+OK\s+ref=main, version=(1\.4\.\d+)/m.exec(section)?.[1]
+      expect(version, section).toBeDefined()
+      const v = version!.replace(/\./g, "\\.")
+      expect(section).toMatch(new RegExp(`^canary\\s+finished\\s+\\d+\\s+OK\\s+all-of\\s+\\{"version":"${v}"\\}\\s+viola\\s+OK\\s+deployed=${v}`, "m"))
+      expect(section).toMatch(new RegExp(`^rollout\\s+finished\\s+\\d+\\s+OK\\s+rolling\\s+\\{"version":"${v}"\\}\\s+violin\\s+OK\\s+deployed=${v}`, "m"))
+      expect(section).toMatch(new RegExp(`^\\s+viola\\s+OK\\s+deployed=${v}, host=.*task=\\d+/viola/`, "m"))
+      expect(section).toMatch(new RegExp(`^\\s+cello\\s+OK\\s+deployed=${v}`, "m"))
+      expect(section).toContain(`• the version built, ${version}, went from build to the canary (viola) and to every player of the rollout (violin, viola, cello)`)
+      expect(section.indexOf("pipeline run 1 (release): OK")).toBeLessThan(section.indexOf("• stopping the players and the conductor"))
       expect(out).toContain("• done: every process stopped")
       const dir = /working directory (\S+)/.exec(out)?.[1]
       expect(dir).toBeDefined()
@@ -118,6 +139,68 @@ describe("orchestra submit / status / wait", () => {
       const waited = yield* cli("wait", String(id), "--timeout", "1s")
       expect(waited.code, showCli(waited)).toBe(4)
       expect((yield* statusOf(c(), id)).status).toBe("PENDING")
+    }).pipe(shared.withLogs))
+})
+
+describe("orchestra submit --plan", () => {
+  it.live("shows the players and batches with the validated params (defaults applied), exits 0, and creates no job", () =>
+    Effect.gen(function*() {
+      // ids are allocated in order: a plan allocating one would show as a gap
+      const before = yield* submit(c(), { score: "echo", players: ["lute"], scope: "one", params: { message: "before" } })
+      yield* waitJob(c(), before)
+      const [rolling, one, json, offline] = yield* Effect.all([
+        cli("submit", "disk-usage", "-p", "lute,lyre", "--policy", "rolling", "--options", "{\"batch\":1}", "--param", "path=/", "--plan"),
+        cli("submit", "disk-usage", "-p", "lyre", "-p", "lute", "--scope", "one", "--params", "{\"path\":\"/var\",\"threshold\":75}", "--plan"),
+        cli("submit", "echo", "-p", "lute,lyre", "--scope", "all", "--param", "message=hi", "--plan", "--json"),
+        cli("submit", "echo", "-p", "ghost,lute", "--scope", "all", "--param", "message=hi", "--plan")
+      ], { concurrency: 2 })
+      expect(rolling.code, showCli(rolling)).toBe(0)
+      expect(rolling.stdout).toContain("plan: disk-usage (rolling) on lute,lyre — nothing was submitted")
+      expect(rolling.stdout).toContain(`params {"path":"/","threshold":90}`)
+      expect(rolling.stdout).toMatch(/^  options \{"batch":1\}$/m)
+      expect(rolling.stdout).toMatch(/^  batch 1: lute\n  batch 2: lyre\n  ends OK$/m)
+      expect(one.code, showCli(one)).toBe(0)
+      expect(one.stdout).toContain("plan: disk-usage (one-of) on lyre,lute")
+      expect(one.stdout).toContain(`params {"path":"/var","threshold":75}`)
+      expect(one.stdout).toMatch(/^  batch 1: lyre \(else lute\)$/m)
+      expect(json.code, showCli(json)).toBe(0)
+      const view = JSON.parse(json.stdout) as { targets: unknown; params: unknown; plan: { batches: ReadonlyArray<ReadonlyArray<{ player: string }>> } }
+      expect(view.targets).toEqual(["lute", "lyre"])
+      expect(view.params).toEqual({ message: "hi" })
+      expect(view.plan.batches.map((b) => b.map((t) => t.player))).toEqual([["lute", "lyre"]])
+      // ghost is allowlisted but never started: offline, and it has not reported its catalog
+      expect(offline.code, showCli(offline)).toBe(0)
+      expect(offline.stdout).toMatch(/^  batch 1: ghost, lute$/m)
+      expect(offline.stdout).toContain("offline now: ghost")
+      expect(offline.stdout).toContain("not checked on ghost")
+
+      const after = yield* submit(c(), { score: "echo", players: ["lute"], scope: "one", params: { message: "after" } })
+      expect(after).toBe(before + 1)
+      yield* waitJob(c(), after)
+      const jobs = yield* cli("jobs", "--json", "--limit", "1000")
+      expect(jobs.code, showCli(jobs)).toBe(0)
+      const listed = (JSON.parse(jobs.stdout) as { jobs: ReadonlyArray<{ id: number; score: string }> }).jobs
+      expect(listed.filter((j) => j.score === "disk-usage")).toEqual([])
+      expect(listed.map((j) => j.id)).toContain(after)
+    }).pipe(shared.withLogs))
+
+  it.live("invalid params exit as a refused submit does, naming every violation; --url is a usage error", () =>
+    Effect.gen(function*() {
+      const args = ["submit", "disk-usage", "-p", "lute", "--scope", "one", "--params", "{\"path\":\"tmp\",\"threshold\":150,\"colour\":\"red\"}"] as const
+      const [planned, submitted] = yield* Effect.all([cli(...args, "--plan"), cli(...args)], { concurrency: 2 })
+      expect(submitted.code, showCli(submitted)).toBe(69)
+      expect(planned.code, showCli(planned)).toBe(submitted.code)
+      expect(planned.stdout).toBe("")
+      for (const what of ["params.path", "params.threshold", "params.colour"]) expect(planned.stderr, showCli(planned)).toContain(what)
+      expect(planned.stderr).toBe(submitted.stderr)
+      const unknown = yield* cli("submit", "echo", "-p", "lute,stranger", "--scope", "all", "--plan")
+      expect(unknown.code, showCli(unknown)).toBe(69)
+      expect(unknown.stderr).toContain("Invalid Player")
+      const both = yield* cli("submit", "echo", "-p", "lute", "--scope", "one", "--plan", "--wait")
+      expect(both.code, showCli(both)).toBe(64)
+      const overHttp = yield* runCli(["submit", "echo", "-p", "lute", "--scope", "one", "--plan", "--url", "http://127.0.0.1:9"])
+      expect(overHttp.code, showCli(overHttp)).toBe(64)
+      expect(overHttp.stderr).toContain("use --socket")
     }).pipe(shared.withLogs))
 })
 

@@ -3,15 +3,19 @@
  * `jobs`, `players` (and `scores list`, in `Scores.ts`), over the
  * conductor's Unix socket or its HTTP API (`Connection`). Each prints for
  * people by default and JSON with `--json`; `submit --wait`, `wait` and
- * `watch JOB` exit with the job's state (`Exit`).
+ * `watch JOB` exit with the job's state (`Exit`). `submit --plan` is the dry
+ * run: the conductor checks the job as it would a submission and answers
+ * with what its policy would do (the socket's `plan` op); nothing is queued.
  *
  * @since 0.1.0
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import type { ClientError, OrchestraClient } from "@orchestra/client"
-import type { Json } from "@orchestra/core"
+import type { OrchestraClient } from "@orchestra/client"
+import { ClientError, UnixSocket } from "@orchestra/client"
+import { JobState, Json, Names } from "@orchestra/core"
 import { Units } from "@orchestra/manifest"
-import { Clock, Console, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
+import { Plan } from "@orchestra/pipeline"
+import { Clock, Console, Duration, Effect, Either, Fiber, Option, ParseResult, Schema, Stream } from "effect"
 import * as Connection from "./Connection.js"
 import * as Exit from "./Exit.js"
 import * as Output from "./Output.js"
@@ -191,6 +195,90 @@ const parseJson = (flag: string, text: string): Effect.Effect<Json.Json, Exit.Ex
 
 const splitList = (values: ReadonlyArray<string>) => values.flatMap((p) => p.split(",")).map((p) => p.trim()).filter((p) => p.length > 0)
 
+// ---- submit --plan ------------------------------------------------------------------------
+
+const PlannedTask = Schema.Struct({
+  key: Names.TaskKey,
+  player: Names.PlayerName,
+  candidates: Schema.Array(Names.PlayerName)
+})
+
+/** The conductor's reply to the `plan` op (its `Intake.JobPlanView`). */
+export const JobPlanReply = Schema.Struct({
+  score: Schema.String,
+  policy: Schema.Struct({ name: Schema.String, options: Schema.optional(Json.Json) }),
+  targets: Schema.Array(Schema.String),
+  targetLabels: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.String }) }), {
+    default: () => ({})
+  }),
+  params: Json.JsonObject,
+  unchecked: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  offline: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  plan: Schema.Struct({
+    policy: Schema.String,
+    batches: Schema.Array(Schema.Array(PlannedTask)),
+    finished: Schema.optional(Schema.Struct({ state: JobState.FinishedJobState, reason: Schema.optional(Schema.String) })),
+    truncated: Schema.Boolean
+  })
+})
+export type JobPlanReply = typeof JobPlanReply.Type
+
+const decodePlan = Schema.decodeUnknownEither(JobPlanReply)
+
+/** A job's plan for people: what would run, with which params, then one line per batch. */
+export const describePlan = (view: JobPlanReply): string => {
+  const plan: Plan.JobPlan = { policy: view.plan.policy, batches: view.plan.batches, finished: view.plan.finished, truncated: view.plan.truncated }
+  const lines = [
+    `plan: ${view.score} (${view.policy.name}) on ${Output.names(view.targets, 60)} — nothing was submitted`,
+    `  params ${JSON.stringify(view.params)}`
+  ]
+  if (view.policy.options !== undefined && JSON.stringify(view.policy.options) !== "{}") lines.push(`  options ${JSON.stringify(view.policy.options)}`)
+  lines.push(plan.batches.length === 0 && plan.finished === undefined ? "  (no task)" : Plan.renderJob(plan, "  "))
+  if (view.unchecked.length > 0) {
+    lines.push(`  not checked on ${Output.names(view.unchecked, 60)} (no catalog reported yet: they check the score and params themselves)`)
+  }
+  if (view.offline.length > 0) lines.push(`  offline now: ${Output.names(view.offline, 60)} (their tasks would wait for them)`)
+  return lines.join("\n")
+}
+
+/** The fields of the socket's `queue` (and `plan`) op for a request. */
+const queueFields = (request: OrchestraClient.SubmitRequest): UnixSocket.QueueRequest => ({
+  score: request.score,
+  players: request.players ?? [],
+  policy: request.policy.name,
+  ...(request.policy.options === undefined ? {} : { options: request.policy.options }),
+  ...(request.params === undefined ? {} : { params: request.params }),
+  ...(request.selector === undefined ? {} : { selector: request.selector }),
+  ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+  ...(request.retry === undefined ? {} : { retry: request.retry }),
+  ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
+  ...(request.labels === undefined ? {} : { labels: request.labels })
+})
+
+/**
+ * Ask the conductor for a job's plan (the socket's `plan` op). A refusal ends
+ * the command as a refused `submit` does (69, every issue named); over
+ * `--url` it is a usage error: the HTTP API has no dry run in this version.
+ */
+const planOf = (flags: Connection.Flags, request: OrchestraClient.SubmitRequest): Effect.Effect<{ readonly raw: unknown; readonly view: JobPlanReply }, Exit.ExitWith> =>
+  Effect.gen(function*() {
+    const target = yield* Connection.resolve(flags)
+    if (target._tag !== "Socket") {
+      return yield* usage("submit --plan is served on the conductor's audience socket in this version: use --socket PATH (or $ORCHESTRA_SOCKET), not --url")
+    }
+    const [tag, value] = yield* UnixSocket.request(target.path, { op: "plan", ...queueFields(request) }).pipe(Effect.mapError(Connection.failure))
+    if (tag === "Error") {
+      return yield* Connection.failure(ClientError.make("refused", typeof value === "string" ? value : JSON.stringify(value)))
+    }
+    const view = decodePlan(value)
+    if (Either.isLeft(view)) {
+      return yield* Connection.failure(
+        ClientError.make("protocol", `unexpected plan from the conductor: ${ParseResult.TreeFormatter.formatErrorSync(view.left)}`)
+      )
+    }
+    return { raw: value, view: view.right }
+  })
+
 export const submit = Command.make(
   "submit",
   {
@@ -229,6 +317,9 @@ export const submit = Command.make(
     ),
     label: Options.text("label").pipe(Options.withDescription("A label key=value on the job (repeatable)"), Options.repeated),
     wait: Options.boolean("wait").pipe(Options.withDescription("Wait for the job, show each player's progress, and exit with its state")),
+    plan: Options.boolean("plan").pipe(
+      Options.withDescription("Dry run: show which players would run it, in which batches, with the validated params (defaults applied); nothing is queued (--socket only)")
+    ),
     timeout: timeoutOption,
     connection: Connection.options,
     json: jsonOption
@@ -246,6 +337,7 @@ export const submit = Command.make(
       if (policy === undefined) return yield* usage("give --scope one|all or --policy NAME")
       if (players.length === 0 && selector.length === 0) return yield* usage("give the target players: -p NAME (repeatable) or --selector key=value")
       if (Option.isSome(a.retry) && (a.retry.value < 0 || a.retry.value > 100)) return yield* usage("--retry: expected 0 to 100")
+      if (a.plan && a.wait) return yield* usage("give --plan or --wait, not both: a plan runs nothing")
       const now = yield* Clock.currentTimeMillis
       const request: OrchestraClient.SubmitRequest = {
         score: a.score,
@@ -259,6 +351,11 @@ export const submit = Command.make(
           : {}),
         ...(Option.isSome(a.idempotencyKey) ? { idempotencyKey: a.idempotencyKey.value } : {}),
         ...(labels.length > 0 ? { labels: Object.fromEntries(labels) } : {})
+      }
+      if (a.plan) {
+        const { raw, view } = yield* planOf(a.connection, request)
+        yield* Console.log(a.json ? JSON.stringify(raw) : describePlan(view))
+        return
       }
       yield* withClient(a.connection, (client) =>
         Effect.gen(function*() {
@@ -276,7 +373,8 @@ export const submit = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Queue a job; with --wait, show each player's progress live and exit with the job's state (0 OK, 1 FAIL, 2 PARTIAL_FAIL, 3 CANCELLED, 4 pending at --timeout). " +
+    "Queue a job; with --wait, show each player's progress live and exit with the job's state (0 OK, 1 FAIL, 2 PARTIAL_FAIL, 3 CANCELLED, 4 pending at --timeout); " +
+      "with --plan, only show who would run it, in which batches, with which params (refused as a submit would be, 69). " +
       "Example: orchestra submit disk-usage -p web1,web2 --scope all --params '{\"path\":\"/\"}' --wait"
   )
 )

@@ -27,6 +27,9 @@ export const binPath: string = fileURLToPath(new URL("../bin/orchestra.js", impo
 /** The repository's sample score directory. */
 export const sampleScores: string = fileURLToPath(new URL("../../../samples/scores", import.meta.url))
 
+/** The repository's sample pipeline documents. */
+export const samplePipelines: string = fileURLToPath(new URL("../../../samples/pipelines", import.meta.url))
+
 export interface PlayerSpec {
   readonly name: string
   /** Score directory (default: the sample scores). */

@@ -4,6 +4,8 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Schema } from "effect"
+import * as Audience from "../src/Audience.js"
 import * as Exit from "../src/Exit.js"
 import * as Output from "../src/Output.js"
 import { binPath } from "../src/LocalCluster.js"
@@ -135,6 +137,21 @@ describe("orchestra command", () => {
     expect(r.stderr).toContain("--scope one|all or --policy")
   })
 
+  it("submit --plan over --url says plans are on the socket, and exits 64; --plan with --wait is a usage error", () => {
+    const r = orchestra(["submit", "echo", "-p", "a", "--scope", "one", "--plan", "--url", "http://127.0.0.1:9"])
+    expect(r.status).toBe(Exit.codes.usage)
+    expect(r.stderr).toContain("use --socket")
+    const both = orchestra(["submit", "echo", "-p", "a", "--scope", "one", "--plan", "--wait", "--socket", "/nonexistent.sock"])
+    expect(both.status).toBe(Exit.codes.usage)
+    expect(both.stderr).toContain("--plan or --wait")
+  })
+
+  it("submit --plan with no conductor at the socket: exit 69, as submit", () => {
+    const r = orchestra(["submit", "echo", "-p", "a", "--scope", "one", "--plan", "--socket", path.join(os.tmpdir(), "orchestra-none.sock")])
+    expect(r.status).toBe(Exit.codes.unavailable)
+    expect(r.stderr).toContain("is the conductor running")
+  })
+
   it("no conductor at the socket: exit 69 with a message saying so", () => {
     const r = orchestra(["status", "1", "--socket", path.join(os.tmpdir(), "orchestra-none.sock")])
     expect(r.status).toBe(Exit.codes.unavailable)
@@ -178,6 +195,39 @@ describe("orchestra command", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe("submit --plan output", () => {
+  it("names the job, its params and options, one line per batch, and what was not checked or is offline", () => {
+    const view = Schema.decodeUnknownSync(Audience.JobPlanReply)({
+      score: "deploy",
+      policy: { name: "rolling", options: { batch: 2 } },
+      targets: ["a", "b", "c"],
+      targetLabels: {},
+      params: { version: "1.2.3" },
+      unchecked: ["c"],
+      offline: ["c"],
+      plan: {
+        policy: "rolling",
+        batches: [
+          [{ key: "a", player: "a", candidates: ["a"] }, { key: "b", player: "b", candidates: ["b"] }],
+          [{ key: "c", player: "c", candidates: ["c", "a"] }]
+        ],
+        finished: { state: "OK" },
+        truncated: false
+      }
+    })
+    expect(Audience.describePlan(view).split("\n")).toEqual([
+      "plan: deploy (rolling) on a,b,c — nothing was submitted",
+      `  params {"version":"1.2.3"}`,
+      `  options {"batch":2}`,
+      "  batch 1: a, b",
+      "  batch 2: c (else a)",
+      "  ends OK",
+      "  not checked on c (no catalog reported yet: they check the score and params themselves)",
+      "  offline now: c (their tasks would wait for them)"
+    ])
   })
 })
 

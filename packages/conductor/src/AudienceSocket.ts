@@ -25,6 +25,10 @@
  * player has reported its catalog); `{"op":"stats"}` → `["OK",{"jobs":…,
  * "dispatchTurns":…,"assignmentsSent":…,"ingestTurns":…,"endsRecorded":…,
  * "eventLoop":{"activeMs":…,"idleMs":…}}]`, the engine's counters.
+ * `{"op":"plan", …the fields of queue…}` → `["OK",{"score":…,"policy":…,
+ * "targets":[…],"params":{…},"plan":{"batches":[[…]],…}}]`: the dry run of
+ * `queue` — the same checks and refusals, then what the job's policy would
+ * do; nothing is stored.
  *
  * Extensions over the `Audience` operations (the same as the HTTP API's;
  * see docs/audience-socket.md): `get`, `cancel`, `jobs`, `scores`, `wait`
@@ -118,6 +122,7 @@ export const handle = (deps: Dependencies, request: unknown): Effect.Effect<Repl
   const op = getKey(request, "op")
   if (op === undefined || op === null) return Effect.succeed(error("Missing Op"))
   if (op === "queue") return queue(deps, request)
+  if (op === "plan") return plan(deps, request)
   if (op === "status") return status(deps, request, deps.statusCache)
   if (op === "players") return Effect.sync((): Reply => ["OK", playersOf(deps.engine)])
   if (op === "stats") return Effect.map(statsOf(deps.engine), (s): Reply => ["OK", s])
@@ -374,6 +379,16 @@ const queue = (deps: Dependencies, request: Record<string, unknown>): Effect.Eff
           Effect.annotateLogs({ error: e.message }),
           Effect.as(error(`store error: ${e.message}`))
         )
+  })
+}
+
+/** The dry run of `queue`: the same request and refusals; the plan instead of an id, and nothing stored. */
+const plan = (deps: Dependencies, request: Record<string, unknown>): Effect.Effect<Reply> => {
+  const job = queueJob(deps, request)
+  if (Array.isArray(job)) return Effect.succeed(job as Reply)
+  return Effect.match(deps.intake.planUnknown(job), {
+    onSuccess: (planned): Reply => ["OK", planned],
+    onFailure: (e): Reply => error(e.message)
   })
 }
 

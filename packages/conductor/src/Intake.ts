@@ -10,11 +10,17 @@
  * Targets that have not reported a catalog since start-up do not block a
  * submission: they validate the request themselves when it reaches them.
  *
+ * `plan` is the dry run of `submit`: the same checks ({@link make}'s one
+ * `validate` step), then the job's own policy asked what it would do
+ * (`Plan.ofJob` of `@orchestra/pipeline`) — nothing is stored, no id is
+ * allocated, nothing is dispatched.
+ *
  * @since 0.1.0
  */
 import type { Job, PluginRegistry, Store } from "@orchestra/core"
 import { Errors, Job as JobModule, Json, Names } from "@orchestra/core"
 import { Params } from "@orchestra/manifest"
+import { Plan } from "@orchestra/pipeline"
 import { Clock, Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import type { EngineService } from "./Engine.js"
 import { Engine } from "./Engine.js"
@@ -32,6 +38,12 @@ export interface IntakeService {
   readonly submitUnknown: (request: unknown) => Effect.Effect<Accepted, Errors.InvalidRequest | Errors.StoreError>
   /** Only the checks: the resolved targets, or every issue. */
   readonly check: (request: Job.JobRequest, now: number) => Either.Either<Resolved, Errors.InvalidRequest>
+  /** The checks of `submit` at the current time: what `submit` would store, or every issue. Nothing is stored. */
+  readonly validate: (request: Job.JobRequest) => Effect.Effect<Validated, Errors.InvalidRequest>
+  /** The dry run of `submit`: the same checks, then what the job's policy would do. Nothing is stored. */
+  readonly plan: (request: Job.JobRequest) => Effect.Effect<JobPlanView, Errors.InvalidRequest>
+  /** Decode an untrusted request (JSON), then `plan` it. */
+  readonly planUnknown: (request: unknown) => Effect.Effect<JobPlanView, Errors.InvalidRequest>
 }
 
 export class Intake extends Context.Tag("@orchestra/conductor/Intake")<Intake, IntakeService>() {}
@@ -41,6 +53,37 @@ export interface Resolved {
   /** Named players (duplicates kept; policies collapse them), then selector matches not named. */
   readonly targets: ReadonlyArray<Names.PlayerName>
   readonly targetLabels: Readonly<Record<string, Job.Labels>>
+  /**
+   * The params as the score's parameter schema makes them (defaults
+   * applied), on the first target (in target order) that reported the
+   * score; the request's own when no target has reported its catalog. The
+   * request is stored with its own params: each player applies its
+   * version's defaults.
+   */
+  readonly params: Json.JsonObject
+}
+
+/** A request that passed every check, and when: what `submit` stores. */
+export interface Validated extends Resolved {
+  readonly request: Job.JobRequest
+  readonly now: number
+}
+
+/** The dry run of one job: what `submit` would store and what its policy would do if every task ended `OK`. */
+export interface JobPlanView {
+  readonly score: Names.ScoreName
+  readonly policy: Job.PolicyRef
+  /** Named players, then selector matches, as the job would target them. */
+  readonly targets: ReadonlyArray<Names.PlayerName>
+  readonly targetLabels: Readonly<Record<string, Job.Labels>>
+  /** The validated params, defaults applied (see {@link Resolved.params}). */
+  readonly params: Json.JsonObject
+  /** Targets that have not reported their catalog: they check the score and params themselves when the job reaches them. */
+  readonly unchecked: ReadonlyArray<Names.PlayerName>
+  /** Targets not online now: their tasks would wait for them (the plan assumes every player online). */
+  readonly offline: ReadonlyArray<Names.PlayerName>
+  /** The batches of tasks, from the policy's own decisions. */
+  readonly plan: Plan.JobPlan
 }
 
 export interface IntakeOptions {
@@ -132,7 +175,7 @@ const VERDICT_CACHE_LIMIT = 1024
 /** Compiled validators by score digest and interface, and their verdicts on small params. */
 class ValidatorCache {
   private readonly cache = new Map<string, Either.Either<Params.ParamsValidator, ReadonlyArray<Errors.Issue>>>()
-  private readonly verdicts = new Map<string, Either.Either<unknown, ReadonlyArray<Errors.Issue>>>()
+  private readonly verdicts = new Map<string, Either.Either<Json.JsonObject, ReadonlyArray<Errors.Issue>>>()
 
   /**
    * Whether `params` pass the score's parameter schema (the issues if not).
@@ -143,7 +186,7 @@ class ValidatorCache {
   check(
     score: { readonly digest: string; readonly interface: "env" | "pipe" | "json"; readonly parameters?: Job.Response | undefined },
     params: Job.Response
-  ): Either.Either<unknown, ReadonlyArray<Errors.Issue>> {
+  ): Either.Either<Json.JsonObject, ReadonlyArray<Errors.Issue>> {
     const json = JSON.stringify(params)
     const key = json.length <= VERDICT_MAX_CHARS ? `${score.digest}\u0000${score.interface}\u0000${json}` : undefined
     if (key !== undefined) {
@@ -254,34 +297,58 @@ export const make = (options: IntakeOptions): IntakeService => {
       })
     }
     const paramIssues = new Map<string, Errors.Issue>()
+    let params: Json.JsonObject | undefined
     for (const score of having.values()) {
       const result = validators.check(score, request.params)
       if (Either.isLeft(result)) {
         for (const i of result.left) paramIssues.set(`${i.path}\u0000${i.message}`, i)
-      }
+      } else if (params === undefined) params = result.right
     }
     issues.push(...paramIssues.values())
 
-    return issues.length > 0 ? Either.left(invalid(issues)) : Either.right({ targets, targetLabels })
+    return issues.length > 0
+      ? Either.left(invalid(issues))
+      : Either.right({ targets, targetLabels, params: params ?? request.params })
   }
 
+  const validate = (request: Job.JobRequest): Effect.Effect<Validated, Errors.InvalidRequest> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Either.map(check(request, now), (resolved): Validated => ({ ...resolved, request, now })))
+
+  const planOf = ({ params, request, targetLabels, targets }: Validated): JobPlanView => {
+    const registry = options.registry()
+    // `validate` found the policy: a registry swapped in between (a reload) is the only way to miss it here
+    const plugin = registry.policies(request.policy.name)
+    const plan: Plan.JobPlan = plugin === undefined
+      ? { policy: request.policy.name, batches: [], finished: { state: "FAIL", reason: `unknown policy "${request.policy.name}"` }, truncated: false }
+      : Plan.ofJob(plugin, request.policy.options, targets, targetLabels, { policies: registry.policies, score: request.score })
+    const unchecked: Array<Names.PlayerName> = []
+    const offline: Array<Names.PlayerName> = []
+    for (const name of new Set(targets)) {
+      const info = engine.player(name)
+      if (info?.catalog === undefined) unchecked.push(name)
+      if (info?.online !== true) offline.push(name)
+    }
+    return { score: request.score, policy: request.policy, targets, targetLabels, params, unchecked, offline, plan }
+  }
+
+  const plan = (request: Job.JobRequest): Effect.Effect<JobPlanView, Errors.InvalidRequest> => Effect.map(validate(request), planOf)
+
   const submit = (request: Job.JobRequest): Effect.Effect<Accepted, Errors.InvalidRequest | Errors.StoreError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<Accepted, Errors.InvalidRequest | Errors.StoreError> => {
-      const resolved = check(request, now)
-      if (Either.isLeft(resolved)) return Effect.fail(resolved.left)
-      const { targets, targetLabels } = resolved.right
-      return Effect.flatMap(store.createJob({ request, targets, targetLabels, createdAt: now }), (created) => {
+    Effect.flatMap(validate(request), ({ now, targetLabels, targets }) =>
+      Effect.flatMap(store.createJob({ request, targets, targetLabels, createdAt: now }), (created) => {
         const accepted: Accepted = { id: created.id, existing: created.existing }
         return created.existing
           ? Effect.succeed(accepted)
           : Effect.as(engine.submit({ id: created.id, request, targets, targetLabels, createdAt: now }), accepted)
-      })
-    })
+      }))
 
   return {
     check,
+    validate,
     submit,
-    submitUnknown: (u) => Effect.flatMap(decode(u), submit)
+    submitUnknown: (u) => Effect.flatMap(decode(u), submit),
+    plan,
+    planUnknown: (u) => Effect.flatMap(decode(u), plan)
   }
 }
 

@@ -103,6 +103,52 @@ describe("AudienceSocket", () => {
       expect(params.startsWith(`["Error","invalid job request: params: `)).toBe(true)
     }))
 
+  it.scopedLive("plan: the dry run of queue — the plan for the same fields, the same refusals, and nothing stored", () =>
+    Effect.gen(function*() {
+      const { h, socket } = yield* setup
+      const p1 = new FakePlayer(p("p1"))
+      yield* p1.connect(h.hub)
+      yield* waitFor("p1 online", Effect.sync(() => h.conductor.engine.player(p("p1"))?.online === true))
+      const reply = JSON.parse(yield* ask(socket, [`{"op":"plan","score":"noop","players":["p1","p2"],"scope":"all","params":{"a":"1"}}`])) as [string, Record<string, unknown>]
+      expect(reply[0]).toBe("OK")
+      expect(reply[1]).toEqual({
+        score: "noop",
+        policy: { name: "all-of", options: {} },
+        targets: ["p1", "p2"],
+        targetLabels: { p1: {}, p2: {} },
+        params: { a: "1" },
+        unchecked: ["p2"],
+        offline: ["p2"],
+        plan: {
+          policy: "all-of",
+          batches: [[{ key: "p1", player: "p1", candidates: ["p1"] }, { key: "p2", player: "p2", candidates: ["p2"] }]],
+          finished: { state: "OK" },
+          truncated: false
+        }
+      })
+      // keys case-insensitive, scope one is one-of
+      const one = JSON.parse(yield* ask(socket, [`{"OP":"plan","Score":"noop","PLAYERS":["p1","p2"],"scope":"one"}`])) as [string, { plan: { batches: unknown } }]
+      expect(one[1].plan.batches).toEqual([[{ key: "0", player: "p1", candidates: ["p1", "p2"] }]])
+      // the refusals of queue, byte for byte
+      for (
+        const body of [
+          `"players":["p1"],"scope":"one"`,
+          `"score":"noop","players":["p1"]`,
+          `"score":"noop","scope":"one"`,
+          `"score":"noop","players":["p1","intruder"],"scope":"one"`,
+          `"score":"noop","players":["p1"],"policy":"fastest","options":{"x":1}`,
+          `"score":"noop","players":["p1"],"scope":"one","params":[1]`
+        ]
+      ) {
+        const refused = yield* ask(socket, [`{"op":"plan",${body}}`])
+        expect(refused.startsWith(`["Error",`)).toBe(true)
+        expect(refused).toBe(yield* ask(socket, [`{"op":"queue",${body}}`]))
+      }
+      expect((yield* h.store.listJobs({})).jobs).toEqual([])
+      expect(p1.received).toEqual([])
+      expect(yield* ask(socket, [`{"op":"queue","score":"noop","players":["p1"],"scope":"one"}`])).toBe(`["OK",1]\n`)
+    }))
+
   it.scopedLive("replaces a stale socket file, refuses a live one and a file that is not a socket", () =>
     Effect.gen(function*() {
       const { h, socket, dir } = yield* setup

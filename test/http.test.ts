@@ -319,6 +319,131 @@ describe("cancel", () => {
     }).pipe(shared.withLogs))
 })
 
+describe("pipeline runs", () => {
+  const document = (key: string) =>
+    [
+      `name: relay-${key}`,
+      "jobs:",
+      "  first:",
+      "    score: echo",
+      "    players: [viola]",
+      "    policy: all-of",
+      `    params: { message: "hi ${key}" }`,
+      "  second:",
+      "    needs: [first]",
+      "    score: echo",
+      "    players: [cello]",
+      "    policy: all-of",
+      "    params: { message: \"${{ jobs.first.players.viola.response.message }}\" }",
+      ""
+    ].join("\n")
+
+  it.live("a run started over HTTP: idempotent, waited for, its jobs' ids and states, the response flowing, listed, and its events", () =>
+    Effect.gen(function*() {
+      const key = `p-${Date.now()}`
+      const from = (yield* call("GET", "/healthz", { token: null })).json.lastEventId as string
+      const body = { document: document(key), file: "relay.yaml", idempotencyKey: key }
+      const first = yield* call("POST", "/v1/pipelines", { body })
+      expect(first.status).toBe(201)
+      expect(first.json.existing).toBe(false)
+      const again = yield* call("POST", "/v1/pipelines", { body })
+      expect(again.json).toEqual({ id: first.json.id, existing: true })
+      const run = (yield* call("GET", `/v1/pipelines/${first.json.id}/wait?timeout=30s`)).json
+      expect(run.state).toBe("OK")
+      expect(run.pipeline).toBe(`relay-${key}`)
+      expect(run.file).toBe("relay.yaml")
+      expect(run.jobs.map((j: { name: string; status: string; state: string }) => [j.name, j.status, j.state])).toEqual([
+        ["first", "finished", "OK"],
+        ["second", "finished", "OK"]
+      ])
+      const second = (yield* call("GET", `/v1/jobs/${run.jobs[1].id}`)).json
+      expect(second.players.cello.response).toEqual({ message: `hi ${key}`, length: String(`hi ${key}`.length) })
+      expect(run.jobs[1].id).toBeGreaterThan(run.jobs[0].id)
+
+      const listed = (yield* call("GET", `/v1/pipelines?pipeline=relay-${key}`)).json
+      expect(listed.runs.map((r: { id: number; state: string }) => [r.id, r.state])).toEqual([[first.json.id, "OK"]])
+      const oks = (yield* call("GET", "/v1/pipelines?state=OK&limit=1")).json
+      expect(oks.runs.length).toBe(1)
+
+      const events = yield* readEvents("/v1/events", (e) => e.type === "pipeline.finished", { lastEventId: from })
+      const types = events.filter((e) => e.type.startsWith("pipeline.")).map((e) => e.type)
+      expect(types[0]).toBe("pipeline.started")
+      expect(types.at(-1)).toBe("pipeline.finished")
+      expect(types.filter((t) => t === "pipeline.progressed").length).toBeGreaterThanOrEqual(4)
+
+      const cancel = yield* call("POST", `/v1/pipelines/${first.json.id}/cancel`)
+      expect(cancel.status).toBe(409)
+      expect(cancel.text).toContain("OK")
+    }).pipe(shared.withLogs))
+
+  it.live("a bad document, body or token is refused with what is wrong and where, and starts nothing", () =>
+    Effect.gen(function*() {
+      const before = (yield* call("GET", "/v1/pipelines?limit=1")).json.runs[0]?.id ?? 0
+      const typo = document("bad").replace("players.viola.response.message", "output.nope")
+      const wrong = yield* call("POST", "/v1/pipelines", { body: { document: typo, file: "bad.yaml" } })
+      expect(wrong.status).toBe(400)
+      expect(wrong.text).toContain("nope")
+      expect(wrong.text).toMatch(/bad\.yaml:13/)
+      const missing = yield* call("POST", "/v1/pipelines", { body: { file: "x.yaml" } })
+      expect(missing.status).toBe(400)
+      expect(missing.json.issues.map((i: { path: string }) => i.path)).toContain("document")
+      const extra = yield* call("POST", "/v1/pipelines", { body: { document: document("x"), colour: "blue" } })
+      expect(extra.status).toBe(400)
+      expect(extra.text).toContain("colour")
+      const notJson = yield* call("POST", "/v1/pipelines", { raw: "{\"document\": " })
+      expect(notJson.status).toBe(400)
+      const limited = yield* call("POST", "/v1/pipelines", { token: LIMITED, body: { document: document("limited") } })
+      expect(limited.status).toBe(403)
+      expect(limited.text).toContain("without limits")
+      expect((yield* call("GET", "/v1/pipelines", { token: LIMITED })).status).toBe(403)
+      const unknown = yield* call("GET", "/v1/pipelines/999999")
+      expect(unknown.status).toBe(404)
+      expect(unknown.text).toContain("999999")
+      expect((yield* call("GET", "/v1/pipelines/999999/wait?timeout=100ms")).status).toBe(404)
+      const after = (yield* call("GET", "/v1/pipelines?limit=1")).json.runs[0]?.id ?? 0
+      expect(after).toBe(before)
+    }).pipe(shared.withLogs))
+
+  it.live("cancelling a running run stops its sleep and ends it CANCELLED; what needed it never starts", () =>
+    Effect.gen(function*() {
+      const doc = [
+        `name: slow-${Date.now()}`,
+        "jobs:",
+        "  nap:",
+        "    score: sleep",
+        "    players: [cello]",
+        "    policy: all-of",
+        "    params: { seconds: 120 }",
+        "  after:",
+        "    needs: [nap]",
+        "    score: noop",
+        "    players: [viola]",
+        "    policy: all-of",
+        ""
+      ].join("\n")
+      const started = yield* call("POST", "/v1/pipelines", { body: { document: doc } })
+      expect(started.status).toBe(201)
+      const id = started.json.id as number
+      const napJob = yield* pollUntil(
+        "the nap job to be submitted",
+        Effect.map(call("GET", `/v1/pipelines/${id}`), (r) => Option.fromNullable(r.json.jobs?.[0]?.id as number | undefined)),
+        { timeout: 20_000 }
+      )
+      const pid = yield* pollUntil(
+        "the sleep score to be running",
+        Effect.sync(() => Option.fromNullable(processesWithEnv([`ORC_JOB_ID=${napJob}`])[0])),
+        { timeout: 20_000 }
+      )
+      const cancelled = yield* call("POST", `/v1/pipelines/${id}/cancel?reason=${encodeURIComponent("not today")}`)
+      expect(cancelled.status).toBe(200)
+      const run = (yield* call("GET", `/v1/pipelines/${id}/wait?timeout=20s`)).json
+      expect(run.state).toBe("CANCELLED")
+      expect(run.jobs[1].id).toBeUndefined()
+      expect((yield* call("GET", `/v1/jobs/${napJob}/wait?timeout=20s`)).json.state).toBe("CANCELLED")
+      yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
+    }).pipe(shared.withLogs))
+})
+
 Browser.describeWithChromium("the dashboard served by the conductor", () => {
   it.live("shows a job submitted through the API go from PENDING to OK without reload (screenshot kept)", () =>
     Effect.gen(function*() {

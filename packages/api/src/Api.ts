@@ -14,6 +14,11 @@
  * | GET | `/v1/jobs/:id/events` | SSE of one job (ends after `job.finished`) |
  * | GET | `/v1/jobs/:id/tasks/:key/attempts/:attempt/log` | an attempt's log (text) |
  * | GET | `/v1/events` | SSE of everything |
+ * | POST | `/v1/pipelines` | start a pipeline run (201 `{id, existing}`) |
+ * | GET | `/v1/pipelines` | list pipeline runs, filter, page |
+ * | GET | `/v1/pipelines/:id` | a run: each job's status, id and state |
+ * | POST | `/v1/pipelines/:id/cancel` | cancel a run |
+ * | GET | `/v1/pipelines/:id/wait?timeout=30s` | long poll until the run finishes |
  * | GET | `/v1/players` | players |
  * | GET | `/v1/scores` | the score catalog merged from the players |
  * | GET | `/v1/openapi.json` | this API as OpenAPI 3.1 (no token) |
@@ -25,7 +30,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Errors } from "@orchestra/core"
 import { Schema } from "effect"
-import { AttemptNotFound, Forbidden, JobFinished } from "./ApiError.js"
+import { AttemptNotFound, Forbidden, JobFinished, PipelineRunFinished, PipelineRunNotFound } from "./ApiError.js"
 import { Authorization } from "./Security.js"
 import * as Views from "./Views.js"
 
@@ -138,6 +143,64 @@ export class EventsGroup extends HttpApiGroup.make("events")
   .prefix("/v1")
 {}
 
+/**
+ * Pipeline runs: start, list, get, cancel, wait. A run's jobs are submitted
+ * by the conductor on its behalf, so a token with score or player limits may
+ * not use these (403).
+ */
+export class Pipelines extends HttpApiGroup.make("pipelines")
+  .add(
+    HttpApiEndpoint.post("run", "/pipelines")
+      .setPayload(Views.PipelineRunRequest)
+      .addSuccess(Views.Submitted, { status: 201 })
+      .addError(InvalidRequest)
+      .addError(Forbidden)
+      .addError(StoreError)
+      .annotate(OpenApi.Summary, "Start a pipeline run")
+      .annotate(
+        OpenApi.Description,
+        "The document is validated as a whole before anything runs (cycles, unknown scores and references, template types against the scores' outputs and parameters): every issue is listed with its line. The same idempotencyKey returns the same run with existing: true."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/pipelines")
+      .setUrlParams(Views.PipelineListParams)
+      .addSuccess(Views.PipelineRunPage)
+      .addError(Forbidden)
+      .addError(StoreError)
+      .annotate(OpenApi.Summary, "List pipeline runs, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/pipelines/${id}`
+      .addSuccess(Views.PipelineRunDetail)
+      .addError(PipelineRunNotFound)
+      .addError(Forbidden)
+      .addError(StoreError)
+      .annotate(OpenApi.Summary, "A pipeline run: each job's status, job id and state")
+  )
+  .add(
+    HttpApiEndpoint.post("cancel")`/pipelines/${id}/cancel`
+      .setUrlParams(Views.CancelParams)
+      .addSuccess(Views.PipelineRunDetail)
+      .addError(PipelineRunNotFound)
+      .addError(PipelineRunFinished)
+      .addError(Forbidden)
+      .addError(StoreError)
+      .annotate(OpenApi.Summary, "Cancel a pipeline run: nothing more starts, its running jobs are cancelled")
+  )
+  .add(
+    HttpApiEndpoint.get("wait")`/pipelines/${id}/wait`
+      .setUrlParams(Views.WaitParams)
+      .addSuccess(Views.PipelineRunDetail)
+      .addError(PipelineRunNotFound)
+      .addError(Forbidden)
+      .addError(StoreError)
+      .annotate(OpenApi.Summary, "Long poll: the run as soon as it finishes, or still PENDING at the timeout")
+  )
+  .middleware(Authorization)
+  .prefix("/v1")
+{}
+
 /** The players. */
 export class Players extends HttpApiGroup.make("players")
   .add(
@@ -183,6 +246,7 @@ export class System extends HttpApiGroup.make("system")
 export class OrchestraApi extends HttpApi.make("orchestra")
   .add(Jobs)
   .add(EventsGroup)
+  .add(Pipelines)
   .add(Players)
   .add(Scores)
   .add(System)

@@ -59,3 +59,25 @@ export class JobFinished extends Schema.TaggedError<JobFinished>()(
     return `job ${this.id} has already finished (${this.state})`
   }
 }
+
+/** No pipeline run with that id (404). */
+export class PipelineRunNotFound extends Schema.TaggedError<PipelineRunNotFound>()(
+  "PipelineRunNotFound",
+  { id: Schema.Number },
+  HttpApiSchema.annotations({ status: 404, description: "no such pipeline run" })
+) {
+  override get message() {
+    return `no pipeline run ${this.id}`
+  }
+}
+
+/** Cancelling a pipeline run that has already finished (409). */
+export class PipelineRunFinished extends Schema.TaggedError<PipelineRunFinished>()(
+  "PipelineRunFinished",
+  { id: Schema.Number, state: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "the pipeline run has already finished" })
+) {
+  override get message() {
+    return `pipeline run ${this.id} has already finished (${this.state})`
+  }
+}

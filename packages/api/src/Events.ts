@@ -20,6 +20,9 @@
  * | `task.finished` | the attempt's outcome was recorded |
  * | `job.finished` | the job's final state was recorded |
  * | `player.connected` / `player.disconnected` | a player's session began / ended |
+ * | `pipeline.started` | a pipeline run was stored and started (not for an idempotent resubmission) |
+ * | `pipeline.progressed` | a job of a run was submitted, refused, finished or skipped (recorded) |
+ * | `pipeline.finished` | a run's final state was recorded |
  * | `reset` | events between the requested id and this one are not available |
  *
  * @since 0.1.0
@@ -95,6 +98,41 @@ export const PlayerDisconnected = Schema.Struct({
   player: Schema.String
 }).annotations({ identifier: "PlayerDisconnectedEvent" })
 
+const PipelineFields = {
+  ...Common,
+  /** The run's id. */
+  run: Schema.Number,
+  /** The pipeline's name. */
+  pipeline: Schema.String
+}
+
+export const PipelineStarted = Schema.Struct({
+  type: Schema.Literal("pipeline.started"),
+  ...PipelineFields,
+  /** The names of its jobs, in topological order. */
+  jobs: Schema.Array(Schema.String)
+}).annotations({ identifier: "PipelineStartedEvent" })
+
+export const PipelineProgressed = Schema.Struct({
+  type: Schema.Literal("pipeline.progressed"),
+  ...PipelineFields,
+  /** The job of the run, by its name in the document. */
+  name: Schema.String,
+  status: Schema.Literal("waiting", "ready", "submitted", "finished", "skipped", "failed"),
+  /** The job's id, once submitted. */
+  jobId: Schema.optional(Schema.Number),
+  /** Its final state, once finished. */
+  state: Schema.optional(JobState.FinishedJobState),
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "PipelineProgressedEvent" })
+
+export const PipelineFinished = Schema.Struct({
+  type: Schema.Literal("pipeline.finished"),
+  ...PipelineFields,
+  state: JobState.FinishedJobState,
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "PipelineFinishedEvent" })
+
 export const Reset = Schema.Struct({
   type: Schema.Literal("reset"),
   ...Common,
@@ -111,6 +149,9 @@ export const Event = Schema.Union(
   TaskFinished,
   PlayerConnected,
   PlayerDisconnected,
+  PipelineStarted,
+  PipelineProgressed,
+  PipelineFinished,
   Reset
 ).annotations({ identifier: "AudienceEvent" })
 export type Event = typeof Event.Type
@@ -126,6 +167,9 @@ export const types: ReadonlyArray<EventType> = [
   "job.finished",
   "player.connected",
   "player.disconnected",
+  "pipeline.started",
+  "pipeline.progressed",
+  "pipeline.finished",
   "reset"
 ]
 

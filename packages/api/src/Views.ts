@@ -291,3 +291,80 @@ export const Health = Schema.Struct({
   lastEventId: Schema.String
 }).annotations({ identifier: "Health" })
 export type Health = typeof Health.Type
+
+// ---- pipeline runs ------------------------------------------------------------
+
+/** A pipeline run as the audience starts it (`POST /v1/pipelines`). */
+export const PipelineRunRequest = Schema.Struct({
+  document: Schema.String.pipe(Schema.minLength(1, { message: () => "document must be the pipeline's YAML text" })).annotations({
+    description: "the pipeline document (YAML text); validated as a whole against the players' catalogs before anything runs"
+  }),
+  file: Schema.optional(Schema.String).annotations({ description: "its file name, for messages (file:line); default pipeline.yaml" }),
+  params: Schema.optional(JsonObject).annotations({ description: "the pipeline's params, checked against its `params` schema" }),
+  idempotencyKey: Schema.optional(Schema.String).annotations({
+    description: "the same key returns the same run (`existing: true`) instead of starting another"
+  })
+}).annotations({ identifier: "PipelineRunRequest" })
+export type PipelineRunRequest = typeof PipelineRunRequest.Type
+
+/** Where one job of a pipeline run is. */
+export const PipelineJobStatus = Schema.Literal("waiting", "ready", "submitted", "finished", "skipped", "failed")
+export type PipelineJobStatus = typeof PipelineJobStatus.Type
+
+/** One job of a pipeline run. */
+export const PipelineJobView = Schema.Struct({
+  /** Its name in the document. */
+  name: Schema.String,
+  status: PipelineJobStatus,
+  /** The job's id once it was submitted. */
+  id: Schema.optional(Schema.Number),
+  /** Its final state once it finished. */
+  state: Schema.optional(JobState.JobState),
+  /** Why it was skipped or refused. */
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "PipelineJobView" })
+export type PipelineJobView = typeof PipelineJobView.Type
+
+/** A pipeline run in detail: its jobs in topological order. */
+export const PipelineRunDetail = Schema.Struct({
+  id: Schema.Number,
+  pipeline: Schema.String,
+  file: Schema.String,
+  state: JobState.JobState,
+  createdAt: Timestamp,
+  finishedAt: Schema.optional(Timestamp),
+  reason: Schema.optional(Schema.String),
+  params: JsonValue,
+  jobs: Schema.Array(PipelineJobView)
+}).annotations({ identifier: "PipelineRunDetail" })
+export type PipelineRunDetail = typeof PipelineRunDetail.Type
+
+/** A pipeline run in a list. */
+export const PipelineRunSummary = Schema.Struct({
+  id: Schema.Number,
+  pipeline: Schema.String,
+  state: JobState.JobState,
+  createdAt: Timestamp,
+  finishedAt: Schema.optional(Timestamp),
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "PipelineRunSummary" })
+export type PipelineRunSummary = typeof PipelineRunSummary.Type
+
+/** A page of pipeline runs, newest first; `next` is the `before` of the next page (absent on the last). */
+export const PipelineRunPage = Schema.Struct({
+  runs: Schema.Array(PipelineRunSummary),
+  next: Schema.optional(Schema.Number)
+}).annotations({ identifier: "PipelineRunPage" })
+export type PipelineRunPage = typeof PipelineRunPage.Type
+
+/** `GET /v1/pipelines` filters and paging. */
+export const PipelineListParams = Schema.Struct({
+  state: Schema.optional(JobState.JobState),
+  /** The pipeline's name (its document's `name`). */
+  pipeline: Schema.optional(Schema.String),
+  /** Only runs with a smaller id: the `next` of the previous page. */
+  before: Schema.optional(IntParam("before")),
+  /** Page size, 1 to 1000 (default 50). */
+  limit: Schema.optional(IntParam("limit", 1, 1000))
+})
+export type PipelineListParams = typeof PipelineListParams.Type

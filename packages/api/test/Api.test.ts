@@ -26,11 +26,22 @@ describe("the OpenAPI document", () => {
       "GET /v1/jobs/{id}/tasks/{key}/attempts/{attempt}/log",
       "GET /v1/jobs/{id}/wait",
       "GET /v1/openapi.json",
+      "GET /v1/pipelines",
+      "GET /v1/pipelines/{id}",
+      "GET /v1/pipelines/{id}/wait",
       "GET /v1/players",
       "GET /v1/scores",
       "POST /v1/jobs",
-      "POST /v1/jobs/{id}/cancel"
+      "POST /v1/jobs/{id}/cancel",
+      "POST /v1/pipelines",
+      "POST /v1/pipelines/{id}/cancel"
     ])
+  })
+
+  it("describes the pipeline run body: the document is required", () => {
+    const run = doc.components.schemas["PipelineRunRequest"] as { required: ReadonlyArray<string>; properties: Record<string, unknown> }
+    expect([...run.required]).toEqual(["document"])
+    expect(Object.keys(run.properties).sort()).toEqual(["document", "file", "idempotencyKey", "params"])
   })
 
   it("asks for a bearer token on /v1 and not on the health check", () => {

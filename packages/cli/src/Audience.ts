@@ -466,6 +466,14 @@ export const describeEvent = (e: OrchestraClient.Event): string => {
       return `${at}  player ${e.player} connected (${e.slots} slots${e.address === undefined ? "" : `, ${e.address}`})`
     case "player.disconnected":
       return `${at}  player ${e.player} disconnected`
+    case "pipeline.started":
+      return `${at}  pipeline run ${e.run} (${e.pipeline}) started: ${e.jobs.join(", ")}`
+    case "pipeline.progressed":
+      return `${at}  pipeline run ${e.run} (${e.pipeline}) ${e.name}: ${e.status}${
+        e.jobId === undefined ? "" : ` (job ${e.jobId}${e.state === undefined ? "" : ` ${e.state}`})`
+      }${e.reason === undefined ? "" : ` ${e.reason}`}`
+    case "pipeline.finished":
+      return `${at}  pipeline run ${e.run} (${e.pipeline}): ${e.state}${e.reason === undefined ? "" : ` (${e.reason})`}`
     case "reset":
       return `${at}  reset: ${e.reason}`
   }
@@ -478,7 +486,10 @@ const eventTypes = [
   "task.finished",
   "job.finished",
   "player.connected",
-  "player.disconnected"
+  "player.disconnected",
+  "pipeline.started",
+  "pipeline.progressed",
+  "pipeline.finished"
 ] as const
 
 export const watch = Command.make(

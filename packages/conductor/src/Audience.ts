@@ -153,6 +153,11 @@ export const visible = (p: Principal, e: Event): boolean => {
     case "player.connected":
     case "player.disconnected":
       return mayUsePlayer(p, e.player)
+    case "pipeline.started":
+    case "pipeline.progressed":
+    case "pipeline.finished":
+      // a run's jobs are submitted on its behalf: pipelines need a token without limits
+      return false
     case "reset":
       return true
   }

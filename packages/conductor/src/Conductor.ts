@@ -90,7 +90,16 @@ export const make = (
     const resumed = yield* engine.recover
     const intake = Intake.make({ store: options.store, engine, registry: () => options.registry })
     const audience = Audience.make({ name: options.name ?? "conductor", store: options.store, engine, intake, events })
-    const pipelines = yield* Pipelines.make({ store: options.store, intake, engine, audience, registry: () => options.registry })
+    const pipelines = yield* Pipelines.make({
+      store: options.store,
+      intake,
+      engine,
+      audience,
+      registry: () => options.registry,
+      publish: (e) => {
+        events.publish(e)
+      }
+    })
     const schedules = yield* Schedules.make(options.schedules ?? { schedules: [] }, { store: options.store, intake, pipelines })
     const { address } = yield* options.transport.serve(engine.admit)
     // Replies to status polls of finished jobs; a purge empties it.
@@ -99,7 +108,7 @@ export const make = (
     if (options.audienceSocket !== undefined) {
       socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience, pipelines, schedules })).path
     }
-    const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics })
+    const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics, pipelines })
     if (options.retentionMs !== undefined) {
       const purging: Store.StoreService = {
         ...options.store,

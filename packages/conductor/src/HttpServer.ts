@@ -15,15 +15,16 @@
  */
 import { HttpApiBuilder, HttpIncomingMessage, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Api, ApiError, Events as ApiEvents, Security, Sse } from "@orchestra/api"
+import { Api, ApiError, Events as ApiEvents, Security, Sse, Views } from "@orchestra/api"
 import type { Errors } from "@orchestra/core"
 import { Dashboard } from "@orchestra/dashboard"
 import type { Scope } from "effect"
-import { Context, Data, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Context, Data, Duration, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"
 import * as http from "node:http"
 import type { AudienceService, Subscription } from "./Audience.js"
 import type { EngineService } from "./Engine.js"
 import * as Intake from "./Intake.js"
+import type { PipelineRunView, PipelinesService } from "./Pipelines.js"
 import type { Metrics } from "./Metrics.js"
 import * as Tokens from "./Tokens.js"
 
@@ -50,6 +51,7 @@ export interface Dependencies {
   readonly audience: AudienceService
   readonly engine: EngineService
   readonly metrics: Metrics
+  readonly pipelines: PipelinesService
 }
 
 /** Where the server listens. */
@@ -88,10 +90,40 @@ const sseResponse = (sub: Subscription, keepAliveMs: number): HttpServerResponse
 
 const unauthorized = (message: string) => new ApiError.Unauthorized({ message })
 
+const decodeRunRequest = Schema.decodeUnknownEither(Views.PipelineRunRequest, { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Pipeline runs need a token without limits: a run's jobs are submitted by
+ * the conductor on its behalf (their targets resolved as each is submitted,
+ * stage policies naming their own players), so a token's score and player
+ * limits could not hold over them.
+ */
+const unlimited: Effect.Effect<void, ApiError.Forbidden, Security.Principal> = Effect.flatMap(Security.Principal, (p) =>
+  p.scores === undefined && p.players === undefined
+    ? Effect.void
+    : Effect.fail(
+      new ApiError.Forbidden({
+        message: `token ${JSON.stringify(p.name)} has score or player limits: pipeline runs need a token without limits`,
+        token: p.name,
+        scores: [],
+        players: []
+      })
+    ))
+
+/** The run, or `PipelineRunNotFound`. */
+const runOf = <E>(
+  found: Effect.Effect<Option.Option<PipelineRunView>, E>,
+  id: number
+): Effect.Effect<Views.PipelineRunDetail, E | ApiError.PipelineRunNotFound> =>
+  Effect.flatMap(found, Option.match({
+    onNone: () => Effect.fail(new ApiError.PipelineRunNotFound({ id })),
+    onSome: (run) => Effect.succeed(run as Views.PipelineRunDetail)
+  }))
+
 /** Serve the API until the scope closes; returns where it listens. */
 export const serve = (options: Options, deps: Dependencies): Effect.Effect<Address, HttpServerError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { audience, engine, metrics } = deps
+    const { audience, engine, metrics, pipelines } = deps
     const host = options.host ?? "127.0.0.1"
     const keepAliveMs = Math.max(10, options.keepAliveMs ?? 15_000)
     const maxBody = options.maxBodyBytes ?? 1024 * 1024
@@ -101,6 +133,20 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
     }
     let openApi: unknown
     const document = () => (openApi ??= Api.openApi())
+
+    /** The request's body as JSON: at most `maxBody` bytes, else `InvalidRequest` naming `body`. */
+    const readJson = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, Errors.InvalidRequest> =>
+      Effect.flatMap(
+        request.text.pipe(
+          HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
+          Effect.mapError(() => Intake.invalid([{ path: "body", message: `could not be read (at most ${maxBody} bytes)` }]))
+        ),
+        (text) =>
+          Effect.try({
+            try: (): unknown => JSON.parse(text),
+            catch: (e) => Intake.invalid([{ path: "body", message: `is not valid JSON: ${e instanceof Error ? e.message : String(e)}` }])
+          })
+      )
 
     const verify = (token: string): Effect.Effect<Security.PrincipalService, ApiError.Unauthorized> => {
       if (token === "") return Effect.fail(unauthorized("missing token: send Authorization: Bearer <token>"))
@@ -128,17 +174,7 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
         .handleRaw("submit", ({ request }) =>
           Effect.gen(function*() {
             const principal = yield* Security.Principal
-            const text = yield* request.text.pipe(
-              HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
-              Effect.mapError(() => Intake.invalid([{ path: "body", message: `could not be read (at most ${maxBody} bytes)` }]))
-            )
-            let body: unknown
-            try {
-              body = JSON.parse(text)
-            } catch (e) {
-              return yield* Intake.invalid([{ path: "body", message: `is not valid JSON: ${e instanceof Error ? e.message : String(e)}` }])
-            }
-            return yield* audience.submit(body, principal)
+            return yield* audience.submit(yield* readJson(request), principal)
           }))
         .handle("list", ({ urlParams }) => Effect.flatMap(Security.Principal, (p) => audience.list(urlParams, p)))
         .handle("get", ({ path }) => Effect.flatMap(Security.Principal, (p) => audience.get(path.id, p)))
@@ -166,6 +202,38 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
         }))
     )
 
+    const PipelinesLive = HttpApiBuilder.group(Api.OrchestraApi, "pipelines", (handlers) =>
+      handlers
+        .handleRaw("run", ({ request }) =>
+          Effect.gen(function*() {
+            yield* unlimited
+            const body = yield* Either.mapLeft(decodeRunRequest(yield* readJson(request)), (e) => Intake.invalid(Intake.parseIssues(e, "body"), "pipeline run request"))
+            return yield* pipelines.run({
+              document: body.document,
+              file: body.file,
+              params: body.params ?? {},
+              key: body.idempotencyKey
+            })
+          }))
+        .handle("list", ({ urlParams }) => Effect.zipRight(unlimited, pipelines.list(urlParams)))
+        .handle("get", ({ path }) => Effect.zipRight(unlimited, runOf(pipelines.get(path.id), path.id)))
+        .handle("wait", ({ path, urlParams }) =>
+          Effect.zipRight(unlimited, runOf(pipelines.wait(path.id, urlParams.timeout ?? Views.DEFAULT_WAIT_MS), path.id)))
+        .handle("cancel", ({ path, urlParams }) =>
+          Effect.gen(function*() {
+            yield* unlimited
+            const run = yield* runOf(pipelines.get(path.id), path.id)
+            if (run.state !== "PENDING") return yield* new ApiError.PipelineRunFinished({ id: run.id, state: run.state })
+            const cancelled = yield* pipelines.cancel(path.id, urlParams.reason)
+            if (!cancelled) {
+              const now = yield* runOf(pipelines.get(path.id), path.id)
+              return yield* new ApiError.PipelineRunFinished({ id: now.id, state: now.state })
+            }
+            // the cancellation is a fact the run records before it acts: wait briefly for it to show
+            return yield* runOf(pipelines.wait(path.id, 2_000), path.id)
+          }))
+    )
+
     const PlayersLive = HttpApiBuilder.group(Api.OrchestraApi, "players", (handlers) =>
       handlers.handle("list", () => Effect.map(Security.Principal, (p) => audience.players(p))))
 
@@ -181,7 +249,7 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
         .handle("openapi", () => Effect.sync(document)))
 
     const ApiLive = HttpApiBuilder.api(Api.OrchestraApi).pipe(
-      Layer.provide(Layer.mergeAll(JobsLive, EventsLive, PlayersLive, ScoresLive, SystemLive)),
+      Layer.provide(Layer.mergeAll(JobsLive, EventsLive, PipelinesLive, PlayersLive, ScoresLive, SystemLive)),
       Layer.provide(AuthLive)
     )
     // The dashboard's page and assets beside the API, on the same router (no token: the page asks for one).

@@ -155,16 +155,17 @@ const decodeCommon = (u: unknown): Job.JobRequest | undefined => {
 }
 
 /** Decode an untrusted job request, listing every issue. */
+/** A decoding failure as issues, each with its dotted path (`root` for the value itself). */
+export const parseIssues = (e: ParseResult.ParseError, root = "request"): Array<Errors.Issue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => ({
+    path: i.path.length === 0 ? root : i.path.map(String).join("."),
+    message: i._tag === "Unexpected" ? "unknown key" : i._tag === "Missing" ? "is required" : i.message
+  }))
+
 export const decode = (u: unknown): Either.Either<Job.JobRequest, Errors.InvalidRequest> => {
   const common = decodeCommon(u)
   if (common !== undefined) return Either.right(common)
-  return Either.mapLeft(decodeRequest(u), (e) =>
-    invalid(
-      ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => ({
-        path: i.path.length === 0 ? "request" : i.path.map(String).join("."),
-        message: i._tag === "Unexpected" ? "unknown key" : i._tag === "Missing" ? "is required" : i.message
-      }))
-    ))
+  return Either.mapLeft(decodeRequest(u), (e) => invalid(parseIssues(e)))
 }
 
 const VALIDATOR_CACHE_LIMIT = 1024

@@ -12,13 +12,18 @@
  * submitted again with the run's idempotency key, which returns the job
  * that exists — so a finished job is never run twice.
  *
+ * Each recorded fact is also published as an audience event
+ * (`pipeline.started`, `pipeline.progressed`, `pipeline.finished`), and
+ * `wait` holds a caller until a run finishes (long poll).
+ *
  * @since 0.1.0
  */
+import type { Events as ApiEvents } from "@orchestra/api"
 import type { Catalog, Names, PluginRegistry } from "@orchestra/core"
 import { Errors, Store } from "@orchestra/core"
 import { Pipeline, PipelineRun } from "@orchestra/pipeline"
 import type { Scope } from "effect"
-import { Clock, Effect, Either, FiberSet, Option, Queue } from "effect"
+import { Clock, Deferred, FiberId, Duration, Effect, Either, FiberSet, Option, Queue } from "effect"
 import type { AudienceService } from "./Audience.js"
 import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
@@ -64,6 +69,8 @@ export interface PipelinesService {
   readonly list: (query: Store.PipelineRunQuery) => Effect.Effect<Store.PipelineRunPage, Errors.StoreError>
   /** Cancel a run: nothing more starts, its running jobs are cancelled. `false`: unknown or finished. */
   readonly cancel: (id: number, reason?: string) => Effect.Effect<boolean, Errors.StoreError>
+  /** The run once it has finished, or as it is when `timeoutMs` passes first; none for an unknown id. */
+  readonly wait: (id: number, timeoutMs: number) => Effect.Effect<Option.Option<PipelineRunView>, Errors.StoreError>
   /** How many unfinished runs were resumed at start-up. */
   readonly resumed: number
 }
@@ -74,6 +81,8 @@ export interface Dependencies {
   readonly engine: EngineService
   readonly audience: AudienceService
   readonly registry: () => PluginRegistry.Registry
+  /** Where the runs' audience events go (none: not published). */
+  readonly publish?: (event: ApiEvents.Body) => void
 }
 
 /** How long one wait for a job is held before it is asked again. */
@@ -113,6 +122,16 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
     const fibers = yield* FiberSet.make()
     /** Each live run's inbox of facts to apply (cancellations from the audience). */
     const inboxes = new Map<number, Queue.Queue<PipelineRun.Event>>()
+    /** Each live run's end, for `wait`; dropped when the run's fiber ends. */
+    const ends = new Map<number, Deferred.Deferred<void>>()
+    const finishedOf = (id: number): Deferred.Deferred<void> => {
+      let d = ends.get(id)
+      if (d === undefined) {
+        d = Deferred.unsafeMake<void>(FiberId.none)
+        ends.set(id, d)
+      }
+      return d
+    }
 
     const catalogLookup = (score: string): Catalog.ScoreInfo | undefined => {
       for (const p of deps.engine.players()) {
@@ -138,11 +157,38 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
         }
       })
 
+    const publish = deps.publish ?? (() => {})
+    /** What changed for each job between two states of a run: one `pipeline.progressed` each. */
+    const publishProgress = (id: number, before: PipelineRun.State, after: PipelineRun.State, at: number) => {
+      for (const j of after.pipeline.jobs) {
+        const was = before.jobs[j.name]
+        const now = after.jobs[j.name]
+        if (now === undefined || (was?.status === now.status && was?.id === now.id)) continue
+        publish({
+          type: "pipeline.progressed",
+          at,
+          run: id,
+          pipeline: after.pipeline.name,
+          name: j.name,
+          status: now.status,
+          ...(now.id === undefined ? {} : { jobId: now.id }),
+          ...(now.result === undefined ? {} : { state: now.result.state }),
+          ...(now.reason === undefined ? {} : { reason: now.reason })
+        })
+      }
+    }
+
     const drive = (id: Store.PipelineRunId, first: PipelineRun.Step) =>
       Effect.gen(function*() {
         const inbox = yield* Queue.unbounded<PipelineRun.Event>()
         inboxes.set(id, inbox)
-        yield* Effect.addFinalizer(() => Effect.sync(() => inboxes.delete(id)))
+        const done = finishedOf(id)
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            inboxes.delete(id)
+            ends.delete(id)
+          })
+        )
         const waiters = yield* FiberSet.make()
         const watch = (jobName: string, job: Names.JobId) =>
           FiberSet.run(
@@ -163,6 +209,7 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
             const recorded = yield* store.recordPipelineEvent(id, event as Store.PipelineEvent)
             if (!recorded) return false
             const step = PipelineRun.apply(state, event)
+            publishProgress(id, state, step.state, event.at)
             state = step.state
             actions = [...actions, ...step.actions]
             return true
@@ -189,10 +236,19 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
           if (state.finished !== undefined || actions.length > 0) continue
           yield* feed(yield* Queue.take(inbox))
         }
-        const done = state.finished
-        yield* store.finishPipelineRun(id, done.state, done.at, done.reason)
+        const end = state.finished
+        yield* store.finishPipelineRun(id, end.state, end.at, end.reason)
+        publish({
+          type: "pipeline.finished",
+          at: end.at,
+          run: id,
+          pipeline: state.pipeline.name,
+          state: end.state,
+          ...(end.reason === undefined ? {} : { reason: end.reason })
+        })
+        yield* Deferred.succeed(done, undefined)
         yield* Effect.logInfo("pipeline run finished").pipe(
-          Effect.annotateLogs({ run: id, pipeline: state.pipeline.name, state: done.state, ...(done.reason === undefined ? {} : { reason: done.reason }) })
+          Effect.annotateLogs({ run: id, pipeline: state.pipeline.name, state: end.state, ...(end.reason === undefined ? {} : { reason: end.reason }) })
         )
       }).pipe(
         Effect.scoped,
@@ -203,7 +259,10 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
       Either.match(replayed(record), {
         onLeft: (why) =>
           Effect.flatMap(Clock.currentTimeMillis, (at) => store.finishPipelineRun(record.id, "FAIL", at, `the stored document no longer parses: ${why}`)),
-        onRight: (step) => FiberSet.run(fibers, drive(record.id, step)).pipe(Effect.asVoid)
+        onRight: (step) => {
+          finishedOf(record.id)
+          return FiberSet.run(fibers, drive(record.id, step)).pipe(Effect.asVoid)
+        }
       })
 
     const unfinished = yield* store.unfinishedPipelineRuns
@@ -232,6 +291,9 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
         })
         if (!created.existing) {
           const step = PipelineRun.start(checked.right, params.right, createdAt, { runId: String(created.id) })
+          publish({ type: "pipeline.started", at: createdAt, run: created.id, pipeline: checked.right.name, jobs: checked.right.jobs.map((j) => j.name) })
+          publishProgress(created.id, { ...step.state, jobs: {} }, step.state, createdAt)
+          finishedOf(created.id)
           yield* FiberSet.run(fibers, drive(created.id, step))
           yield* Effect.logInfo("pipeline run started").pipe(Effect.annotateLogs({ run: created.id, pipeline: checked.right.name }))
         }
@@ -252,5 +314,12 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
         return true
       })
 
-    return { run, get, list: store.listPipelineRuns, cancel, resumed: unfinished.length }
+    const wait: PipelinesService["wait"] = (id, timeoutMs) =>
+      Effect.gen(function*() {
+        const end = ends.get(id)
+        if (end !== undefined) yield* Deferred.await(end).pipe(Effect.timeoutOption(Duration.millis(Math.max(0, timeoutMs))))
+        return yield* get(id)
+      })
+
+    return { run, get, list: store.listPipelineRuns, cancel, wait, resumed: unfinished.length }
   })

@@ -14,7 +14,8 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Browser from "../packages/dashboard/test/support/Browser.js"
-import { alive, pollUntil, processesWithEnv, sharedCluster, waitForLog } from "./support/Harness.js"
+import { OrchestraClient } from "../packages/client/src/index.js"
+import { alive, pollUntil, processesWithEnv, runCli, sharedCluster, waitForLog } from "./support/Harness.js"
 
 const ADMIN = "orc_admin-token-for-the-http-suite"
 const LIMITED = "orc_limited-token-echo-on-viola"
@@ -442,6 +443,77 @@ describe("pipeline runs", () => {
       expect((yield* call("GET", `/v1/jobs/${napJob}/wait?timeout=20s`)).json.state).toBe("CANCELLED")
       yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
     }).pipe(shared.withLogs))
+})
+
+describe("pipeline runs from the client library and the command line", () => {
+  const relay = (name: string) =>
+    [
+      `name: ${name}`,
+      "jobs:",
+      `  first: { score: echo, players: [viola], policy: all-of, params: { message: "from ${name}" } }`,
+      "  second:",
+      "    needs: [first]",
+      "    score: echo",
+      "    players: [cello]",
+      "    policy: all-of",
+      "    params: { message: \"${{ jobs.first.output.message }}!\" }",
+      ""
+    ].join("\n")
+
+  it.live("the client runs, waits for, lists and refuses runs the same over HTTP and over the socket", () =>
+    Effect.gen(function*() {
+      const u = yield* url
+      const clients = [yield* OrchestraClient.makeHttp({ url: u, token: ADMIN }), OrchestraClient.makeSocket({ path: shared.cluster().socket })]
+      for (const client of clients) {
+        const name = `lib-${client.transport}-${Date.now()}`
+        const created = yield* client.pipelines.run({ document: relay(name), file: `${name}.yaml`, idempotencyKey: name })
+        expect(created.existing).toBe(false)
+        expect((yield* client.pipelines.run({ document: relay(name), idempotencyKey: name })).id).toBe(created.id)
+        const run = yield* client.pipelines.wait(created.id, "30 seconds")
+        expect(run.state).toBe("OK")
+        const second = yield* client.get(run.jobs[1]!.id!)
+        expect(second.players["cello"]?.response).toEqual({ message: `from ${name}!`, length: String(`from ${name}!`.length) })
+        expect((yield* client.pipelines.list({ pipeline: name })).runs.map((r) => r.id)).toEqual([created.id])
+        const finished = yield* Effect.flip(client.pipelines.cancel(created.id))
+        expect(finished.reason).toBe("refused")
+        const unknown = yield* Effect.flip(client.pipelines.get(999_999))
+        expect(unknown.reason).toBe("not-found")
+        const bad = yield* Effect.flip(client.pipelines.run({ document: relay(name).replace("output.message", "output.missing"), file: "bad.yaml" }))
+        expect(bad.reason).toBe("refused")
+        expect(bad.message).toMatch(/bad\.yaml:9: .*missing/)
+      }
+      const limited = yield* OrchestraClient.makeHttp({ url: u, token: LIMITED })
+      expect((yield* Effect.flip(limited.pipelines.list())).reason).toBe("forbidden")
+    }).pipe(shared.withLogs))
+
+  it.live("orchestra pipeline run|status|list|cancel --url: exit codes 0, 64 (unknown run), 69 (finished), 77 (token with limits), 78 (bad document)", () =>
+    Effect.gen(function*() {
+      const u = yield* url
+      const dir = fs.mkdtempSync(path.join(shared.cluster().dir, "cli-"))
+      const name = `cli-${Date.now()}`
+      const file = path.join(dir, "relay.yaml")
+      fs.writeFileSync(file, relay(name))
+      const env = { ORCHESTRA_TOKEN: ADMIN }
+      const ran = yield* runCli(["pipeline", "run", file, "--wait", "--url", u], { env })
+      expect(ran.code, ran.stderr).toBe(0)
+      expect(ran.stdout).toMatch(new RegExp(`pipeline run (\\d+) \\(${name}\\): OK`))
+      expect(ran.stderr).toMatch(/second finished OK/)
+      const id = Number(/pipeline run (\d+)/.exec(ran.stdout)![1])
+      const status = yield* runCli(["pipeline", "status", String(id), "--json", "--url", u], { env })
+      expect(JSON.parse(status.stdout).jobs.map((j: { state: string }) => j.state)).toEqual(["OK", "OK"])
+      const listed = yield* runCli(["pipeline", "list", "--pipeline", name, "--url", u], { env })
+      expect(listed.stdout).toMatch(new RegExp(`^\\s*${id}\\s+OK\\s+${name}`, "m"))
+      expect((yield* runCli(["pipeline", "status", "999999", "--url", u], { env })).code).toBe(64)
+      const again = yield* runCli(["pipeline", "cancel", String(id), "--url", u], { env })
+      expect(again.code).toBe(69)
+      expect(again.stderr).toContain("already finished")
+      const limited = yield* runCli(["pipeline", "run", file, "--url", u], { env: { ORCHESTRA_TOKEN: LIMITED } })
+      expect(limited.code).toBe(77)
+      fs.writeFileSync(file, relay(name).replace("output.message", "output.missing"))
+      const bad = yield* runCli(["pipeline", "run", file, "--url", u], { env })
+      expect(bad.code).toBe(78)
+      expect(bad.stderr).toMatch(/relay\.yaml:9: .*missing/)
+    }).pipe(shared.withLogs), 60_000)
 })
 
 Browser.describeWithChromium("the dashboard served by the conductor", () => {

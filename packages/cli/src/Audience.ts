@@ -44,12 +44,7 @@ const timeoutOption = Options.text("timeout").pipe(
 const usage = (message: string) => new Exit.ExitWith({ code: Exit.codes.usage, message })
 
 /** Run `f` with the client the connection flags name; a client failure ends the command with its exit code. */
-const withClient = <A>(
-  flags: Connection.Flags,
-  f: (client: Client) => Effect.Effect<A, ClientError.ClientError | Exit.ExitWith>
-): Effect.Effect<A, Exit.ExitWith> =>
-  Effect.flatMap(Connection.client(flags), (client) =>
-    f(client).pipe(Effect.catchTag("ClientError", (e) => Effect.fail(Connection.failure(e)))))
+const withClient = Connection.withClient
 
 // ---- printing a job -------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ export const root = Command.make("orchestra", {}).pipe(
       Command.withSubcommands([
         Pipelines.validate,
         Pipelines.run,
-        Pipelines.status
+        Pipelines.status,
+        Pipelines.list,
+        Pipelines.cancel
       ])
     ),
     Schedules.schedules,

@@ -126,3 +126,10 @@ export const client = (flags: Flags): Effect.Effect<OrchestraClient.Service, Exi
     target._tag === "Socket"
       ? Effect.succeed(OrchestraClient.makeSocket({ path: target.path }))
       : OrchestraClient.makeHttp({ url: target.url, token: target.token }).pipe(Effect.mapError(failure)))
+
+/** Run `f` with the client for these flags; its failures become the command's exit. */
+export const withClient = <A>(
+  flags: Flags,
+  f: (client: OrchestraClient.Service) => Effect.Effect<A, ClientError.ClientError | Exit.ExitWith>
+): Effect.Effect<A, Exit.ExitWith> =>
+  Effect.flatMap(client(flags), (c) => f(c).pipe(Effect.catchTag("ClientError", (e) => Effect.fail(failure(e)))))

@@ -7,15 +7,14 @@
  * them) — with every error listed by file and line; and the dry run, which
  * shows who would run what, in which order and batches, with the validated
  * params, without running anything. Without `--plan`, the run is handed
- * to the conductor (over the audience socket), which validates it again
+ * to the conductor (over the audience socket or the HTTP API), which validates it again
  * against the catalog its players reported, stores it, and runs it —
  * resuming it after a restart.
  *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { UnixSocket } from "@orchestra/client"
-import type { JobState } from "@orchestra/core"
+import type { ClientError, OrchestraClient } from "@orchestra/client"
 import { Pipeline, Plan } from "@orchestra/pipeline"
 import { Console, Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
@@ -75,29 +74,14 @@ export const validate = Command.make(
 
 // ---- runs on the conductor ------------------------------------------------------------
 
-interface RunView {
-  readonly id: number
-  readonly pipeline: string
-  readonly state: JobState.JobState
-  readonly reason?: string
-  readonly jobs: ReadonlyArray<{ readonly name: string; readonly status: string; readonly id?: number; readonly state?: string; readonly reason?: string }>
-}
+type RunView = OrchestraClient.PipelineRunDetail
 
-/** The audience socket of the flags (pipeline runs are not on the HTTP API yet). */
-const socketOf = (flags: Connection.Flags) =>
-  Effect.flatMap(Connection.resolve(flags), (target) =>
-    target._tag === "Socket"
-      ? Effect.succeed(target.path)
-      : Effect.fail(new Exit.ExitWith({ code: Exit.codes.usage, message: "pipeline runs are served on the audience socket in this version: use --socket, not --url" })))
-
-/** One `pipeline.*` op: its value, or the conductor's refusal (`null`: no such run). */
-const ask = (socket: string, body: Readonly<Record<string, unknown>>, refused: number) =>
-  UnixSocket.request(socket, body).pipe(
-    Effect.mapError(Connection.failure),
-    Effect.flatMap(([tag, value]) =>
-      tag === "OK"
-        ? Effect.succeed(value)
-        : Effect.fail(new Exit.ExitWith(value === null ? { code: Exit.codes.usage, message: `no pipeline run ${String(body["id"])}` } : { code: refused, message: String(value) })))
+/** A refused run (a document the conductor finds wrong) is a config error (78), with every issue. */
+const refusedAsConfig = <A>(self: Effect.Effect<A, ClientError.ClientError>): Effect.Effect<A, ClientError.ClientError | Exit.ExitWith> =>
+  Effect.catchIf(
+    self,
+    (e) => e.reason === "refused",
+    (e) => Effect.fail(new Exit.ExitWith({ code: Exit.codes.config, message: Connection.failure(e).message.replace(/^refused: /, "") }))
   )
 
 const describeRun = (r: RunView): ReadonlyArray<string> => [
@@ -106,12 +90,12 @@ const describeRun = (r: RunView): ReadonlyArray<string> => [
     `  ${j.name.padEnd(16)} ${j.status.padEnd(10)}${j.id === undefined ? "" : ` job ${j.id}`}${j.state === undefined ? "" : ` ${j.state}`}${j.reason === undefined || j.state === "OK" ? "" : ` (${j.reason})`}`)
 ]
 
-/** Poll a run until it finishes, printing each job's change on stderr. */
-const follow = (socket: string, id: number) =>
+/** Follow a run until it finishes, printing each job's change on stderr. */
+const follow = (client: OrchestraClient.Service, id: number) =>
   Effect.gen(function*() {
     const seen = new Map<string, string>()
     for (;;) {
-      const r = (yield* ask(socket, { op: "pipeline.get", id }, Exit.codes.unavailable)) as RunView
+      const r = yield* client.pipelines.get(id)
       for (const j of r.jobs) {
         const now = `${j.status}${j.state === undefined ? "" : ` ${j.state}`}`
         if (seen.get(j.name) !== now) {
@@ -129,17 +113,64 @@ const endWith = (r: RunView) => {
   return code === 0 ? Effect.void : Effect.fail(new Exit.ExitWith({ code }))
 }
 
+const runId = Args.integer({ name: "id" }).pipe(Args.withDescription("The pipeline run's id"))
+
 export const status = Command.make(
   "status",
-  { id: Args.integer({ name: "id" }).pipe(Args.withDescription("The pipeline run's id")), json, wait: Options.boolean("wait").pipe(Options.withDescription("Wait until the run ends (exit status of the run)")), ...Connection.options },
+  { id: runId, json, wait: Options.boolean("wait").pipe(Options.withDescription("Wait until the run ends (exit status of the run)")), ...Connection.options },
   (a) =>
-    Effect.gen(function*() {
-      const socket = yield* socketOf(a)
-      const r = a.wait ? yield* follow(socket, a.id) : (yield* ask(socket, { op: "pipeline.get", id: a.id }, Exit.codes.unavailable)) as RunView
-      yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
-      if (a.wait) yield* endWith(r)
-    })
+    Connection.withClient(a, (client) =>
+      Effect.gen(function*() {
+        const r = a.wait ? yield* follow(client, a.id) : yield* client.pipelines.get(a.id)
+        yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
+        if (a.wait) yield* endWith(r)
+      }))
 ).pipe(Command.withDescription("Show a pipeline run: each job's status, id and state. Example: orchestra pipeline status 3 --wait"))
+
+export const list = Command.make(
+  "list",
+  {
+    json,
+    state: Options.choice("state", ["PENDING", "OK", "PARTIAL_FAIL", "FAIL", "CANCELLED"]).pipe(Options.withDescription("Only runs in this state"), Options.optional),
+    pipeline: Options.text("pipeline").pipe(Options.withDescription("Only runs of this pipeline (its document's name)"), Options.optional),
+    limit: Options.integer("limit").pipe(Options.withDescription("At most this many (1 to 1000, default 50)"), Options.optional),
+    ...Connection.options
+  },
+  (a) =>
+    Connection.withClient(a, (client) =>
+      Effect.gen(function*() {
+        const page = yield* client.pipelines.list({
+          ...(Option.isSome(a.state) ? { state: a.state.value } : {}),
+          ...(Option.isSome(a.pipeline) ? { pipeline: a.pipeline.value } : {}),
+          ...(Option.isSome(a.limit) ? { limit: a.limit.value } : {})
+        })
+        if (a.json) return yield* Console.log(JSON.stringify(page, null, 2))
+        if (page.runs.length === 0) return yield* Console.log("no pipeline runs")
+        for (const r of page.runs) {
+          yield* Console.log(
+            `${String(r.id).padStart(6)}  ${r.state.padEnd(12)} ${r.pipeline.padEnd(20)} ${new Date(r.createdAt).toISOString()}${r.reason === undefined ? "" : `  ${r.reason}`}`
+          )
+        }
+      }))
+).pipe(Command.withDescription("List pipeline runs, newest first. Example: orchestra pipeline list --state PENDING"))
+
+export const cancel = Command.make(
+  "cancel",
+  {
+    id: runId,
+    reason: Options.text("reason").pipe(Options.withDescription("Why (recorded as the run's reason)"), Options.optional),
+    json,
+    ...Connection.options
+  },
+  (a) =>
+    Connection.withClient(a, (client) =>
+      Effect.gen(function*() {
+        const r = yield* client.pipelines.cancel(a.id, Option.getOrUndefined(a.reason))
+        yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
+      }))
+).pipe(Command.withDescription(
+  "Cancel a pipeline run: nothing more starts and its running jobs are cancelled; a finished run is refused (69). Example: orchestra pipeline cancel 3 --reason 'wrong ref'"
+))
 
 export const run = Command.make(
   "run",
@@ -161,25 +192,26 @@ export const run = Command.make(
       const fromJson = Option.isSome(a.params) ? yield* parseJsonObject("--params", a.params.value) : {}
       const params = { ...fromJson, ...Object.fromEntries(kv) }
       if (!a.plan) {
-        const socket = yield* socketOf(a)
         const document = yield* Effect.try({
           try: () => fs.readFileSync(a.file, "utf8"),
           catch: (e) => new Exit.ExitWith({ code: Exit.codes.usage, message: `${a.file}: ${e instanceof Error ? e.message : String(e)}` })
         })
-        const created = (yield* ask(socket, {
-          op: "pipeline.run",
-          document,
-          file: path.basename(a.file),
-          params,
-          ...(Option.isSome(a.key) ? { key: a.key.value } : {})
-        }, Exit.codes.config)) as { id: number; existing: boolean }
-        if (!a.wait) {
-          yield* Console.log(a.json ? JSON.stringify(created) : `pipeline run ${created.id}${created.existing ? " (existing)" : ""}`)
-          return
-        }
-        const r = yield* follow(socket, created.id)
-        yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
-        return yield* endWith(r)
+        return yield* Connection.withClient(a, (client) =>
+          Effect.gen(function*() {
+            const created = yield* refusedAsConfig(client.pipelines.run({
+              document,
+              file: path.basename(a.file),
+              params,
+              ...(Option.isSome(a.key) ? { idempotencyKey: a.key.value } : {})
+            }))
+            if (!a.wait) {
+              yield* Console.log(a.json ? JSON.stringify(created) : `pipeline run ${created.id}${created.existing ? " (existing)" : ""}`)
+              return
+            }
+            const r = yield* follow(client, created.id)
+            yield* Console.log(a.json ? JSON.stringify(r, null, 2) : describeRun(r).join("\n"))
+            return yield* endWith(r)
+          }))
       }
       const { pipeline, registry } = yield* load(a)
       const planned = Plan.ofPipeline(pipeline, params, { policies: registry.policies })

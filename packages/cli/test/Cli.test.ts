@@ -22,10 +22,10 @@ describe("orchestra command", () => {
     }
   })
 
-  it("pipeline status over --url says runs are on the socket, and exits 64", () => {
+  it("pipeline status over --url with no conductor there exits 69 naming where it tried", () => {
     const r = orchestra(["pipeline", "status", "1", "--url", "http://127.0.0.1:9"])
-    expect(r.status).toBe(Exit.codes.usage)
-    expect(r.stderr).toContain("use --socket")
+    expect(r.status).toBe(Exit.codes.unavailable)
+    expect(r.stderr).toContain("127.0.0.1:9")
   })
 
   it("pipeline validate checks the sample pipeline against the sample scores; run --plan shows the plan", () => {

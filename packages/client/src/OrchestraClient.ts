@@ -34,6 +34,12 @@ export type Players = Views.PlayersView
 export type Scores = Views.ScoresView
 export type Event = Events.Event
 
+export type PipelineRunRequest = Views.PipelineRunRequest
+export type PipelineRunDetail = Views.PipelineRunDetail
+export type PipelineRunPage = Views.PipelineRunPage
+/** Filters and paging of `pipelines.list`: the `GET /v1/pipelines` parameters. */
+export type PipelineListQuery = Views.PipelineListParams
+
 /** Filters and paging of `list`: the `GET /v1/jobs` parameters. */
 export type ListQuery = Views.ListParams
 
@@ -82,6 +88,25 @@ export interface Service {
   readonly scores: () => Effect.Effect<Scores, ClientError>
   /** The log (stderr) of one attempt. */
   readonly log: (ref: AttemptRef) => Effect.Effect<string, ClientError>
+  /** Pipeline runs (a token with score or player limits is `forbidden` over HTTP). */
+  readonly pipelines: PipelinesService
+}
+
+/** Pipeline runs on the conductor. */
+export interface PipelinesService {
+  /**
+   * Start a run of a pipeline document (its YAML text). The conductor checks
+   * it as a whole first: a bad one is `refused` with every issue and its line.
+   */
+  readonly run: (request: PipelineRunRequest) => Effect.Effect<Submitted, ClientError>
+  /** A run: each job's status, id and state; `not-found` for an unknown id. */
+  readonly get: (id: number) => Effect.Effect<PipelineRunDetail, ClientError>
+  /** Runs, newest first. */
+  readonly list: (query?: PipelineListQuery) => Effect.Effect<PipelineRunPage, ClientError>
+  /** The run once it has finished, or as it is when `timeout` passes first; without one, as long as it takes. */
+  readonly wait: (id: number, timeout?: Duration.DurationInput) => Effect.Effect<PipelineRunDetail, ClientError>
+  /** Cancel a run: nothing more starts, its running jobs are cancelled. A finished run is `refused`. */
+  readonly cancel: (id: number, reason?: string) => Effect.Effect<PipelineRunDetail, ClientError>
 }
 
 export class OrchestraClient extends Context.Tag("@orchestra/client/OrchestraClient")<OrchestraClient, Service>() {}

@@ -7,12 +7,13 @@
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
 import { HttpApiClient } from "@effect/platform"
-import { Api, Sse, Views } from "@orchestra/api"
+import { Api, Sse } from "@orchestra/api"
 import type { Events } from "@orchestra/api"
-import { Clock, Duration, Effect, Redacted, Stream } from "effect"
+import { Duration, Effect, Redacted, Stream } from "effect"
 import { ClientError, make as clientError } from "../ClientError.js"
 import type { EventsOptions, HttpOptions, Service } from "../OrchestraClient.js"
 import { reconnecting } from "./events.js"
+import { longPoll } from "./poll.js"
 
 const DEFAULT_TIMEOUT = Duration.seconds(30)
 
@@ -69,8 +70,10 @@ export const fromHttp = (address: string) => (e: unknown): ClientError => {
     }
     case "JobNotFound":
     case "AttemptNotFound":
+    case "PipelineRunNotFound":
       return clientError("not-found", message)
     case "JobFinished":
+    case "PipelineRunFinished":
       return clientError("refused", message)
     case "StoreError":
       return clientError("refused", `the conductor's store failed: ${message}`)
@@ -128,21 +131,19 @@ export const make = (options: HttpOptions): Effect.Effect<Service, ClientError> 
     const get = (id: number) => call(api.jobs.get({ path: { id } }))
 
     const wait: Service["wait"] = (id, timeout) =>
-      Effect.gen(function*() {
-        const start = yield* Clock.currentTimeMillis
-        const limit = timeout === undefined ? Infinity : Duration.toMillis(Duration.decode(timeout))
-        // Long polls of at most the API's maximum, until the job finishes or the time is up.
-        for (;;) {
-          const left = limit - ((yield* Clock.currentTimeMillis) - start)
-          if (left < 1) return yield* get(id)
-          const poll = Math.max(1, Math.floor(Math.min(left, Views.MAX_WAIT_MS)))
-          const job = yield* call(
-            api.jobs.wait({ path: { id }, urlParams: { timeout: poll } }),
-            Duration.sum(Duration.millis(poll), requestTimeout)
-          )
-          if (job.state !== "PENDING") return job
-        }
-      })
+      longPoll(timeout, () => get(id), (poll) =>
+        call(api.jobs.wait({ path: { id }, urlParams: { timeout: poll } }), Duration.sum(Duration.millis(poll), requestTimeout)))
+
+    const getRun = (id: number) => call(api.pipelines.get({ path: { id } }))
+    const pipelines: Service["pipelines"] = {
+      run: (request) => call(api.pipelines.run({ payload: request })),
+      get: getRun,
+      list: (query = {}) => call(api.pipelines.list({ urlParams: query })),
+      wait: (id, timeout) =>
+        longPoll(timeout, () => getRun(id), (poll) =>
+          call(api.pipelines.wait({ path: { id }, urlParams: { timeout: poll } }), Duration.sum(Duration.millis(poll), requestTimeout))),
+      cancel: (id, reason) => call(api.pipelines.cancel({ path: { id }, urlParams: reason === undefined ? {} : { reason } }))
+    }
 
     /** One connection to an event stream, from `lastEventId`; `onConnected` runs once the conductor has said yes. */
     const connect = (target: number | "all", options: EventsOptions, lastEventId: string | undefined, onConnected: () => void) =>
@@ -190,7 +191,8 @@ export const make = (options: HttpOptions): Effect.Effect<Service, ClientError> 
       cancel: (id, reason) => call(api.jobs.cancel({ path: { id }, urlParams: reason === undefined ? {} : { reason } })),
       players: () => call(api.players.list()),
       scores: () => call(api.scores.list()),
-      log: (ref) => call(api.jobs.log({ path: { id: ref.job, key: ref.key, attempt: ref.attempt } }))
+      log: (ref) => call(api.jobs.log({ path: { id: ref.job, key: ref.key, attempt: ref.attempt } })),
+      pipelines
     }
     return service
   })

@@ -6,15 +6,18 @@
  * against the `@orchestra/api` schemas, the same the HTTP API uses.
  */
 import { Events, Views } from "@orchestra/api"
-import { Clock, Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import { Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
 import * as net from "node:net"
 import type { ClientError } from "../ClientError.js"
 import { make as clientError } from "../ClientError.js"
 import type { EventsOptions, Service, SocketOptions } from "../OrchestraClient.js"
 import * as UnixSocket from "../UnixSocket.js"
 import { reconnecting } from "./events.js"
+import { longPoll } from "./poll.js"
 
 const DEFAULT_TIMEOUT = Duration.seconds(30)
+/** How often a pipeline run is read while waiting for it over the socket. */
+const RUN_POLL_MS = 250
 
 /** The `players` op's reply: players by name (the shape of the original's extension). */
 const PlayersByName = Schema.Record({ key: Schema.String, value: UnixSocket.PlayerState })
@@ -96,22 +99,37 @@ export const make = (options: SocketOptions): Service => {
   const get = (id: number) => ask({ op: "get", id }, Views.JobDetail, `job ${id} not found`)
 
   const wait: Service["wait"] = (id, timeout) =>
-    Effect.gen(function*() {
-      const start = yield* Clock.currentTimeMillis
-      const limit = timeout === undefined ? Infinity : Duration.toMillis(Duration.decode(timeout))
-      for (;;) {
-        const left = limit - ((yield* Clock.currentTimeMillis) - start)
-        if (left < 1) return yield* get(id)
-        const poll = Math.max(1, Math.floor(Math.min(left, Views.MAX_WAIT_MS)))
-        const job = yield* ask(
-          { op: "wait", id, timeout: `${poll}ms` },
-          Views.JobDetail,
-          `job ${id} not found`,
-          Duration.sum(Duration.millis(poll), requestTimeout)
-        )
-        if (job.state !== "PENDING") return job
-      }
-    })
+    longPoll(timeout, () => get(id), (poll) =>
+      ask({ op: "wait", id, timeout: `${poll}ms` }, Views.JobDetail, `job ${id} not found`, Duration.sum(Duration.millis(poll), requestTimeout)))
+
+  const getRun = (id: number) => ask({ op: "pipeline.get", id }, Views.PipelineRunDetail, `no pipeline run ${id}`)
+  /** The socket has no long poll for runs: read the run every `RUN_POLL` until it ends or the time is up. */
+  const waitRun = (id: number, timeout: Duration.DurationInput | undefined) =>
+    longPoll(timeout, () => getRun(id), (ms) =>
+      Effect.flatMap(getRun(id), (run) =>
+        run.state !== "PENDING" ? Effect.succeed(run) : Effect.zipRight(Effect.sleep(Duration.millis(Math.min(ms, RUN_POLL_MS))), getRun(id))))
+  const pipelines: Service["pipelines"] = {
+    run: (request) =>
+      ask({
+        op: "pipeline.run",
+        document: request.document,
+        ...(request.file === undefined ? {} : { file: request.file }),
+        params: request.params ?? {},
+        ...(request.idempotencyKey === undefined ? {} : { key: request.idempotencyKey })
+      }, Views.Submitted, "no pipeline runs"),
+    get: getRun,
+    list: (query = {}) => ask({ op: "pipeline.list", ...query }, Views.PipelineRunPage, "no pipeline runs"),
+    wait: waitRun,
+    cancel: (id, reason) =>
+      Effect.gen(function*() {
+        const before = yield* getRun(id)
+        const finished = () => clientError("refused", `pipeline run ${id} has already finished (${before.state})`)
+        if (before.state !== "PENDING") return yield* finished()
+        yield* ask({ op: "pipeline.cancel", id, ...(reason === undefined ? {} : { reason }) }, Schema.Boolean, `pipeline run ${id} has already finished`)
+        // the cancellation is recorded by the run before it acts: wait briefly for it to show
+        return yield* waitRun(id, Duration.seconds(2))
+      })
+  }
 
   /** One `events` connection: the first line says yes or no, then an event per line. */
   const connect = (target: number | "all", o: EventsOptions, from: string | undefined, onConnected: () => void) =>
@@ -227,7 +245,8 @@ export const make = (options: SocketOptions): Service => {
           "refused",
           `the conductor's socket has no op for logs (job ${ref.job}, task ${ref.key}, attempt ${ref.attempt}): use the HTTP API (--url)`
         )
-      )
+      ),
+    pipelines
   }
   return service
 }

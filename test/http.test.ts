@@ -544,4 +544,60 @@ Browser.describeWithChromium("the dashboard served by the conductor", () => {
       })
       expect(fs.statSync(path.join(artifacts, "ok.png")).size).toBeGreaterThan(1000)
     }).pipe(Effect.scoped, shared.withLogs), 60_000)
+
+  it.live("shows a pipeline run started through the API go from PENDING to OK with its jobs; a token with limits is told why it sees none", () =>
+    Effect.gen(function*() {
+      const u = yield* url
+      const browser = yield* Effect.promise(() => Browser.launch())
+      yield* Effect.addFinalizer(() => Effect.promise(() => browser.close()))
+      const { page } = browser
+      const artifacts = path.resolve(__dirname, "..", "test-artifacts", "dashboard")
+      fs.mkdirSync(artifacts, { recursive: true })
+      const login = (token: string) =>
+        Effect.promise(async () => {
+          await page.goto(`${u}/`)
+          await expect.poll(() => page.locator("#login").isVisible()).toBe(true)
+          await page.fill("#login-token", token)
+          await page.click("#login-form button[type=submit]")
+          await expect.poll(() => page.locator("#live").textContent(), { timeout: 15_000 }).toBe("live")
+        })
+      yield* login(ADMIN)
+      const name = `shown-${Date.now()}`
+      const document = [
+        `name: ${name}`,
+        "jobs:",
+        "  nap: { score: sleep, players: [viola], policy: all-of, params: { seconds: 2 } }",
+        "  after: { needs: [nap], score: echo, players: [cello], policy: all-of, params: { message: done } }",
+        ""
+      ].join("\n")
+      const created = yield* call("POST", "/v1/pipelines", { body: { document } })
+      expect(created.status).toBe(201)
+      const id = created.json.id as number
+      yield* Effect.promise(async () => {
+        const row = page.locator(`#pipelines tr[data-run="${id}"]`)
+        await expect.poll(() => row.locator(".badge").textContent(), { timeout: 10_000 }).toBe("PENDING")
+        expect(await row.textContent()).toContain(name)
+        await row.click()
+        await expect.poll(() => page.locator("#run-jobs tr[data-name=nap] .badge").textContent(), { timeout: 10_000 }).toBe("SUBMITTED")
+        await expect.poll(() => page.locator("#run-jobs tr[data-name=after] .badge").textContent()).toBe("WAITING")
+        await page.screenshot({ path: path.join(artifacts, "pipeline-pending.png"), fullPage: true })
+        await expect.poll(() => row.locator(".badge").textContent(), { timeout: 20_000 }).toBe("OK")
+        await expect.poll(() => page.locator("#run-jobs tr[data-name=after] .badge").textContent(), { timeout: 10_000 }).toBe("OK")
+        expect(await row.locator("td").nth(2).textContent()).toBe("2/2")
+        // the job's button opens the job itself
+        await page.locator("#run-jobs tr[data-name=after] button").click()
+        await expect.poll(() => page.locator("#job-title").textContent()).toMatch(/^Job [0-9]+$/)
+        await page.screenshot({ path: path.join(artifacts, "pipeline-ok.png"), fullPage: true })
+      })
+      const run = (yield* call("GET", `/v1/pipelines/${id}`)).json
+      const shownJob = yield* Effect.promise(() => page.locator("#job-title").textContent())
+      expect(shownJob).toBe(`Job ${run.jobs[1].id}`)
+
+      yield* Effect.promise(() => page.evaluate(() => sessionStorage.clear()))
+      yield* login(LIMITED)
+      yield* Effect.promise(async () => {
+        await expect.poll(() => page.locator("#pipelines-note").textContent(), { timeout: 10_000 }).toContain("without score or player limits")
+        expect(await page.locator(`#pipelines tr[data-run="${id}"]`).count()).toBe(0)
+      })
+    }).pipe(Effect.scoped, shared.withLogs), 90_000)
 })

@@ -2,11 +2,14 @@
 //
 // It reads the conductor's HTTP API (/v1/..., bearer token) once, then
 // follows the event stream (GET /v1/events, Server-Sent Events) and keeps
-// the page current without reloading: job and player events update the
-// tables at once, and the views an event touches (players, queue counts, the
-// open job) are re-read shortly after, a few at a time. EventSource resumes
-// with Last-Event-ID by itself; a `reset` event (events lost, e.g. the
-// conductor restarted) re-reads everything.
+// the page current without reloading: job, player and pipeline events update
+// the tables at once, and the views an event touches (players, queue counts,
+// the open job, the open pipeline run) are re-read shortly after, a few at a
+// time. EventSource resumes with Last-Event-ID by itself; a `reset` event
+// (events lost, e.g. the conductor restarted) re-reads everything.
+//
+// Pipeline runs need a token without score or player limits: with one that
+// has limits the conductor answers 403 and the pipelines panel says so.
 //
 // The token is asked for once and kept in sessionStorage (this tab only).
 // EventSource cannot send headers, so the stream gets it as ?access_token=.
@@ -15,6 +18,7 @@ const API = "/v1"
 const TOKEN_KEY = "orchestra.token"
 const JOB_LIMIT = 50
 const PENDING_LIMIT = 1000
+const PIPELINE_LIMIT = 20
 const REFRESH_DELAY_MS = 200
 const RECONNECT_DELAY_MS = 3000
 const EVENT_TYPES = [
@@ -25,8 +29,13 @@ const EVENT_TYPES = [
   "job.finished",
   "player.connected",
   "player.disconnected",
+  "pipeline.started",
+  "pipeline.progressed",
+  "pipeline.finished",
   "reset"
 ]
+/** The views a `reset` (or a stream opened after a failed start) re-reads. */
+const ALL_VIEWS = ["health", "players", "jobs", "pending", "scores", "detail", "pipelines", "run"]
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY) ?? "",
@@ -45,6 +54,14 @@ const state = {
   /** @type {{ job: number, key: string, attempt: number, player: string, text?: string, error?: string } | undefined} */
   log: undefined,
   scores: [],
+  /** @type {Map<number, any>} run id → summary, with `jobs` ({name, status, id?, state?, reason?}) once known */
+  pipelines: new Map(),
+  /** Why the runs cannot be shown (a token with limits, an older conductor), else undefined. */
+  pipelinesNote: undefined,
+  /** @type {number | undefined} the open pipeline run */
+  run: undefined,
+  runDetail: undefined,
+  runError: undefined,
   /** "connecting" | "live" | "reconnecting" | "offline" */
   live: "connecting",
   lastEventId: undefined,
@@ -79,6 +96,9 @@ function h(tag, attrs, ...children) {
   }
   return el
 }
+
+/** Replace an element's children, leaving out the absent ones (`null`, `undefined`, `false`). */
+const fill = (el, ...children) => el.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false))
 
 const badge = (value) => h("span", { class: "badge", dataset: { v: value } }, value)
 
@@ -312,6 +332,67 @@ async function loadLog() {
   renderLog()
 }
 
+async function loadPipelines() {
+  let page
+  try {
+    page = await api(`${API}/pipelines?limit=${PIPELINE_LIMIT}`)
+  } catch (e) {
+    if (!(e instanceof HttpError) || e.status === 401) throw e
+    state.pipelinesNote = e.status === 403
+      ? "Pipeline runs need a token without score or player limits."
+      : e.status === 404 ? "This conductor does not serve pipeline runs." : `Cannot read pipeline runs: ${e.message}`
+    renderPipelines()
+    return
+  }
+  state.pipelinesNote = undefined
+  const next = new Map()
+  for (const r of page.runs) {
+    const known = state.pipelines.get(r.id)
+    const final = known !== undefined && known.state !== "PENDING" && r.state === "PENDING"
+    next.set(r.id, final ? known : { ...r, jobs: known?.jobs })
+  }
+  for (const [id, r] of state.pipelines) if (!next.has(id) && id > (page.runs[0]?.id ?? 0)) next.set(id, r)
+  state.pipelines = next
+  renderPipelines()
+  // the jobs of runs still going (the list has no jobs): read them once
+  for (const r of next.values()) if (r.jobs === undefined && r.state === "PENDING") loadRunJobs(r.id)
+}
+
+/** One run's jobs for its row in the list. */
+async function loadRunJobs(id) {
+  try {
+    const detail = await api(`${API}/pipelines/${id}`)
+    const known = state.pipelines.get(id)
+    if (known !== undefined) state.pipelines.set(id, { ...known, state: known.state !== "PENDING" ? known.state : detail.state, jobs: detail.jobs })
+    renderPipelines()
+  } catch (e) {
+    if (!(e instanceof HttpError && e.status === 401)) console.warn(`reading pipeline run ${id}:`, e)
+  }
+}
+
+async function loadRun() {
+  const id = state.run
+  if (id === undefined) return
+  try {
+    const detail = await api(`${API}/pipelines/${id}`)
+    if (state.run !== id) return
+    state.runDetail = detail
+    state.runError = undefined
+    const known = state.pipelines.get(id)
+    if (known !== undefined && !(known.state !== "PENDING" && detail.state === "PENDING")) {
+      state.pipelines.set(id, { ...known, state: detail.state, finishedAt: detail.finishedAt, jobs: detail.jobs })
+      renderPipelines()
+    }
+  } catch (e) {
+    if (state.run !== id) return
+    state.runDetail = undefined
+    state.runError = e instanceof HttpError && e.status === 404
+      ? `Pipeline run ${id} does not exist.`
+      : e instanceof HttpError && e.status === 403 ? "Pipeline runs need a token without score or player limits." : String(e.message ?? e)
+  }
+  renderRun()
+}
+
 /**
  * Re-read a view soon: requests for the same view within REFRESH_DELAY_MS
  * become one read, and a view is never read twice at once (a request made
@@ -324,7 +405,9 @@ const loaders = {
   pending: loadPending,
   scores: loadScores,
   detail: loadDetail,
-  log: loadLog
+  log: loadLog,
+  pipelines: loadPipelines,
+  run: loadRun
 }
 const refreshing = new Map()
 
@@ -387,7 +470,7 @@ function connectEvents() {
     setLive("live")
     if (state.stale) {
       state.stale = false
-      for (const name of ["health", "players", "jobs", "pending", "scores", "detail"]) refresh(name)
+      for (const name of ALL_VIEWS) refresh(name)
     }
   }
   es.onerror = () => {
@@ -488,8 +571,49 @@ function apply(event) {
       refresh("scores")
       break
     }
+    case "pipeline.started": {
+      if (!state.pipelines.has(event.run)) {
+        state.pipelines.set(event.run, {
+          id: event.run,
+          pipeline: event.pipeline,
+          state: "PENDING",
+          createdAt: event.at,
+          jobs: event.jobs.map((name) => ({ name, status: "waiting" }))
+        })
+        trimPipelines()
+        renderPipelines()
+      }
+      break
+    }
+    case "pipeline.progressed": {
+      const run = state.pipelines.get(event.run)
+      if (run !== undefined && run.jobs !== undefined) {
+        const jobs = run.jobs.map((j) =>
+          j.name !== event.name
+            ? j
+            : { name: j.name, status: event.status, id: event.jobId ?? j.id, state: event.state ?? j.state, reason: event.reason ?? j.reason }
+        )
+        state.pipelines.set(event.run, { ...run, jobs })
+        renderPipelines()
+      } else if (run === undefined) {
+        refresh("pipelines")
+      }
+      if (state.run === event.run) refresh("run")
+      break
+    }
+    case "pipeline.finished": {
+      const run = state.pipelines.get(event.run)
+      if (run !== undefined) {
+        state.pipelines.set(event.run, { ...run, state: event.state, finishedAt: event.at, reason: event.reason })
+        renderPipelines()
+      } else {
+        refresh("pipelines")
+      }
+      if (state.run === event.run) refresh("run")
+      break
+    }
     case "reset": {
-      for (const name of ["health", "players", "jobs", "pending", "scores", "detail"]) refresh(name)
+      for (const name of ALL_VIEWS) refresh(name)
       break
     }
     default:
@@ -500,6 +624,11 @@ function apply(event) {
 function trimJobs() {
   const ids = [...state.jobs.keys()].sort((a, b) => b - a)
   for (const id of ids.slice(JOB_LIMIT)) if (id !== state.selected) state.jobs.delete(id)
+}
+
+function trimPipelines() {
+  const ids = [...state.pipelines.keys()].sort((a, b) => b - a)
+  for (const id of ids.slice(PIPELINE_LIMIT)) if (id !== state.run) state.pipelines.delete(id)
 }
 
 // ---- rendering -------------------------------------------------------------------
@@ -602,7 +731,8 @@ function renderDetail() {
     return
   }
   const kv = (k, ...v) => h("span", {}, h("span", { class: "k" }, k), ...v)
-  summary.replaceChildren(
+  fill(
+    summary,
     kv("state", badge(d.state)),
     kv("score", h("strong", {}, d.score)),
     kv("policy", d.policy),
@@ -650,6 +780,104 @@ function renderDetail() {
     })
   }
   replaceBody($("tasks"), rows.length > 0 ? rows : [emptyRow(8, "no players")])
+}
+
+/** A run's progress in the list: finished jobs out of all, or "–" before its jobs are known. */
+function runProgress(run) {
+  if (run.jobs === undefined) return "–"
+  const done = run.jobs.filter((j) => j.status === "finished" || j.status === "skipped" || j.status === "failed").length
+  return `${done}/${run.jobs.length}`
+}
+
+function renderPipelines() {
+  const note = $("pipelines-note")
+  note.textContent = state.pipelinesNote ?? ""
+  note.hidden = state.pipelinesNote === undefined
+  const runs = [...state.pipelines.values()].sort((a, b) => b.id - a.id)
+  const rows = runs.map((r) =>
+    h(
+      "tr",
+      { dataset: { run: r.id }, class: r.id === state.run ? "selected" : undefined, tabindex: 0 },
+      h("td", { class: "num" }, String(r.id)),
+      h("td", {}, r.pipeline),
+      h("td", { class: "num", title: r.jobs?.map((j) => `${j.name}: ${j.status}`).join(", ") ?? "" }, runProgress(r)),
+      h("td", { class: "state" }, badge(r.state)),
+      h("td", {}, age(r.createdAt, ""))
+    )
+  )
+  replaceBody($("pipelines"), rows.length > 0 ? rows : [emptyRow(5, state.pipelinesNote === undefined ? "no pipeline runs yet" : "–")])
+}
+
+function onPipelinesClick(e) {
+  if (e.type === "keydown" && e.key !== "Enter" && e.key !== " ") return
+  const row = e.target instanceof Element ? e.target.closest("tr[data-run]") : null
+  if (row === null) return
+  selectRun(Number(row.dataset.run))
+}
+
+function selectRun(id) {
+  if (state.run !== id) {
+    state.run = id
+    state.runDetail = undefined
+    state.runError = undefined
+  }
+  location.hash = `run-${id}`
+  renderPipelines()
+  renderRun()
+  refresh("run")
+}
+
+/** How a job of a run stands: its job's state once finished, else its status. */
+const runJobPhase = (j) => (j.state !== undefined ? j.state : j.status.toUpperCase())
+
+function renderRun() {
+  const panel = $("run-panel")
+  const id = state.run
+  if (id === undefined) {
+    panel.hidden = true
+    return
+  }
+  panel.hidden = false
+  $("run-title").textContent = `Pipeline run ${id}`
+  const summary = $("run-summary")
+  const d = state.runDetail
+  if (d === undefined) {
+    summary.replaceChildren(h("span", { class: state.runError ? "error" : "muted" }, state.runError ?? "loading…"))
+    replaceBody($("run-jobs"), [])
+    return
+  }
+  const kv = (k, ...v) => h("span", {}, h("span", { class: "k" }, k), ...v)
+  fill(
+    summary,
+    kv("state", badge(d.state)),
+    kv("pipeline", h("strong", {}, d.pipeline)),
+    kv("file", d.file),
+    kv("created", fmtTime(d.createdAt), " (", age(d.createdAt), ")"),
+    d.finishedAt !== undefined ? kv("took", fmtDuration(d.finishedAt - d.createdAt)) : null,
+    kv("params", h("code", {}, JSON.stringify(d.params ?? {}))),
+    d.state === "PENDING" ? h("button", { type: "button", class: "quiet", id: "cancel-run", onclick: () => cancelRun(d.id) }, "Cancel run") : null,
+    d.reason ? h("span", { class: "reason muted" }, d.reason) : null
+  )
+  const rows = d.jobs.map((j) =>
+    h(
+      "tr",
+      { dataset: { name: j.name, status: j.status } },
+      h("td", {}, j.name),
+      h("td", { class: "state" }, badge(runJobPhase(j))),
+      h("td", { class: "num" }, j.id === undefined ? "–" : h("button", { type: "button", class: "link", title: "open the job", onclick: () => select(j.id) }, `job ${j.id}`)),
+      h("td", { class: "wrap" }, j.reason ?? "")
+    )
+  )
+  replaceBody($("run-jobs"), rows.length > 0 ? rows : [emptyRow(4, "no jobs")])
+}
+
+async function cancelRun(id) {
+  try {
+    await api(`${API}/pipelines/${id}/cancel?reason=${encodeURIComponent("cancelled from the dashboard")}`, { method: "POST" })
+  } catch (e) {
+    showBanner(`Cancel pipeline run ${id}: ${e.message ?? e}`)
+  }
+  refresh("run")
 }
 
 function openLog(job, attempt) {
@@ -764,7 +992,7 @@ async function start() {
     // nothing that happens while the views are read is missed.
     await loadHealth()
     state.lastEventId = state.health?.lastEventId
-    await Promise.all([loadPlayers(), loadJobs(), loadPending(), loadScores()])
+    await Promise.all([loadPlayers(), loadJobs(), loadPending(), loadScores(), loadPipelines()])
   } catch (e) {
     if (e instanceof HttpError && e.status === 401) return
     console.warn("loading the dashboard:", e)
@@ -774,6 +1002,8 @@ async function start() {
   connectEvents()
   const m = /^#job-([0-9]+)$/.exec(location.hash)
   if (m !== null && state.selected === undefined) select(Number(m[1]))
+  const r = /^#run-([0-9]+)$/.exec(location.hash)
+  if (r !== null && state.run === undefined) selectRun(Number(r[1]))
 }
 
 function main() {
@@ -783,6 +1013,8 @@ function main() {
   $("submit-form").addEventListener("submit", onSubmit)
   $("jobs").addEventListener("click", onJobsClick)
   $("jobs").addEventListener("keydown", onJobsKey)
+  $("pipelines").addEventListener("click", onPipelinesClick)
+  $("pipelines").addEventListener("keydown", onPipelinesClick)
   $("log-close").addEventListener("click", () => {
     state.log = undefined
     renderLog()

@@ -593,7 +593,7 @@ Browser.describeWithChromium("the dashboard served by the conductor", () => {
       const shownJob = yield* Effect.promise(() => page.locator("#job-title").textContent())
       expect(shownJob).toBe(`Job ${run.jobs[1].id}`)
 
-      yield* Effect.promise(() => page.evaluate(() => sessionStorage.clear()))
+      yield* Effect.promise(() => page.evaluate("sessionStorage.clear()"))
       yield* login(LIMITED)
       yield* Effect.promise(async () => {
         await expect.poll(() => page.locator("#pipelines-note").textContent(), { timeout: 10_000 }).toContain("without score or player limits")

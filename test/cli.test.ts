@@ -199,8 +199,8 @@ describe("orchestra submit --plan", () => {
       const both = yield* cli("submit", "echo", "-p", "lute", "--scope", "one", "--plan", "--wait")
       expect(both.code, showCli(both)).toBe(64)
       const overHttp = yield* runCli(["submit", "echo", "-p", "lute", "--scope", "one", "--plan", "--url", "http://127.0.0.1:9"])
-      expect(overHttp.code, showCli(overHttp)).toBe(64)
-      expect(overHttp.stderr).toContain("use --socket")
+      expect(overHttp.code, showCli(overHttp)).toBe(69)
+      expect(overHttp.stderr).toContain("127.0.0.1:9")
     }).pipe(shared.withLogs))
 })
 

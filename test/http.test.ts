@@ -21,7 +21,7 @@ const ADMIN = "orc_admin-token-for-the-http-suite"
 const LIMITED = "orc_limited-token-echo-on-viola"
 const sha = (t: string) => `sha256:${crypto.createHash("sha256").update(t).digest("hex")}`
 
-const shared = sharedCluster("http", () => ({
+const shared = sharedCluster("http", (dir) => ({
   options: {
     players: [{ name: "viola", labels: { role: "web" } }, { name: "cello" }],
     conductorConfig: {
@@ -32,10 +32,26 @@ const shared = sharedCluster("http", () => ({
           { name: "limited", hash: sha(LIMITED), scores: ["echo"], players: ["viola"] }
         ]
       },
-      events: { keep: 10000 }
+      events: { keep: 10000 },
+      // once a year (it does not fire during the tests): listed by GET /v1/schedules
+      schedules: [writeYearly(dir)]
     }
   }
 }))
+
+function writeYearly(dir: string): string {
+  const file = path.join(dir, "yearly.yaml")
+  fs.writeFileSync(file, [
+    "name: yearly-echo",
+    'cron: "0 3 1 1 *"',
+    "timezone: Australia/Sydney",
+    "job: { score: echo, players: [viola], policy: all-of, params: { message: new year } }",
+    "overlap: skip",
+    "missed: skip",
+    ""
+  ].join("\n"))
+  return file
+}
 
 let base = ""
 const url = Effect.suspend(() => {
@@ -443,6 +459,52 @@ describe("pipeline runs", () => {
       expect((yield* call("GET", `/v1/jobs/${napJob}/wait?timeout=20s`)).json.state).toBe("CANCELLED")
       yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
     }).pipe(shared.withLogs))
+})
+
+describe("dry runs and schedules over HTTP", () => {
+  it.live("POST /v1/jobs/plan shows the batches and stores nothing; it is refused as a submission would be", () =>
+    Effect.gen(function*() {
+      const before = (yield* call("GET", "/v1/jobs?limit=1")).json.jobs[0]?.id ?? 0
+      const planned = yield* call("POST", "/v1/jobs/plan", {
+        body: { score: "echo", players: ["viola", "cello"], policy: { name: "rolling", options: { batch: 1 } }, params: { message: "dry" } }
+      })
+      expect(planned.status, planned.text).toBe(200)
+      expect(planned.json.targets).toEqual(["viola", "cello"])
+      expect(planned.json.plan.batches.map((b: ReadonlyArray<{ player: string }>) => b.map((t) => t.player))).toEqual([["viola"], ["cello"]])
+      expect(planned.json.params).toEqual({ message: "dry" })
+      const bad = yield* call("POST", "/v1/jobs/plan", { body: { score: "sleep", players: ["viola"], policy: { name: "all-of" }, params: { seconds: "soon" } } })
+      expect(bad.status).toBe(400)
+      expect(bad.text).toContain("seconds")
+      const limited = yield* call("POST", "/v1/jobs/plan", { token: LIMITED, body: { score: "echo", players: ["cello"], policy: { name: "all-of" }, params: { message: "x" } } })
+      expect(limited.status).toBe(403)
+      expect(limited.text).toContain("cello")
+      const after = (yield* call("GET", "/v1/jobs?limit=1")).json.jobs[0]?.id ?? 0
+      expect(after).toBe(before)
+    }).pipe(shared.withLogs))
+
+  it.live("GET /v1/schedules lists the conductor's schedules with their next fire time; the CLI reads them and plans over --url", () =>
+    Effect.gen(function*() {
+      const r = yield* call("GET", "/v1/schedules")
+      expect(r.status).toBe(200)
+      expect(r.json.schedules.map((s: { name: string; runs: string; timezone: string }) => [s.name, s.runs, s.timezone])).toEqual([
+        ["yearly-echo", "job echo", "Australia/Sydney"]
+      ])
+      const next = new Date(r.json.schedules[0].next as string)
+      expect(next.getTime()).toBeGreaterThan(Date.now())
+      expect(next.getTime() - Date.now()).toBeLessThanOrEqual(366 * 24 * 3600 * 1000)
+      expect((yield* call("GET", "/v1/schedules", { token: LIMITED })).status).toBe(403)
+
+      const u = yield* url
+      const env = { ORCHESTRA_TOKEN: ADMIN }
+      const listed = yield* runCli(["schedules", "list", "--url", u], { env })
+      expect(listed.code, listed.stderr).toBe(0)
+      expect(listed.stdout).toContain('yearly-echo: job echo at "0 3 1 1 *" (Australia/Sydney)')
+      const plan = yield* runCli(["submit", "echo", "--player", "viola", "--player", "cello", "--policy", "one-of", "--param", "message=hi", "--plan", "--url", u], { env })
+      expect(plan.code, plan.stderr).toBe(0)
+      expect(plan.stdout).toContain("nothing was submitted")
+      const refused = yield* runCli(["submit", "noop", "--player", "viola", "--policy", "all-of", "--plan", "--url", u], { env: { ORCHESTRA_TOKEN: LIMITED } })
+      expect(refused.code).toBe(77)
+    }).pipe(shared.withLogs), 60_000)
 })
 
 describe("pipeline runs from the client library and the command line", () => {

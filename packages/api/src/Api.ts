@@ -7,6 +7,7 @@
  * | method | path | |
  * | --- | --- | --- |
  * | POST | `/v1/jobs` | submit (201 `{id, existing}`) |
+ * | POST | `/v1/jobs/plan` | dry run of a job: its batches, nothing stored |
  * | GET | `/v1/jobs` | list, filter, page |
  * | GET | `/v1/jobs/:id` | a job in detail |
  * | POST | `/v1/jobs/:id/cancel` | cancel |
@@ -14,6 +15,7 @@
  * | GET | `/v1/jobs/:id/events` | SSE of one job (ends after `job.finished`) |
  * | GET | `/v1/jobs/:id/tasks/:key/attempts/:attempt/log` | an attempt's log (text) |
  * | GET | `/v1/events` | SSE of everything |
+ * | GET | `/v1/schedules` | the schedules and their next and latest fire times |
  * | POST | `/v1/pipelines` | start a pipeline run (201 `{id, existing}`) |
  * | GET | `/v1/pipelines` | list pipeline runs, filter, page |
  * | GET | `/v1/pipelines/:id` | a run: each job's status, id and state |
@@ -63,6 +65,18 @@ export class Jobs extends HttpApiGroup.make("jobs")
       .annotate(
         OpenApi.Description,
         "Checked as the Unix socket checks it (policy and options, players on the allowlist, score and params against the players' catalogs); every issue is listed. The same idempotencyKey returns the same job with existing: true."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("plan", "/jobs/plan")
+      .setPayload(Views.SubmitRequest)
+      .addSuccess(Views.JobPlan)
+      .addError(InvalidRequest)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "Dry run of a job: who would run what, in which batches")
+      .annotate(
+        OpenApi.Description,
+        "The checks of a submission (the same 400 and 403), then the job's own policy asked for its batches with every player assumed to succeed. Nothing is stored or run."
       )
   )
   .add(
@@ -201,6 +215,18 @@ export class Pipelines extends HttpApiGroup.make("pipelines")
   .prefix("/v1")
 {}
 
+/** The schedules the conductor runs (from its config). Tokens with limits get 403, as for pipeline runs. */
+export class Schedules extends HttpApiGroup.make("schedules")
+  .add(
+    HttpApiEndpoint.get("list", "/schedules")
+      .addSuccess(Views.SchedulesView)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The schedules: cron, zone, what each runs, the next and latest fire times")
+  )
+  .middleware(Authorization)
+  .prefix("/v1")
+{}
+
 /** The players. */
 export class Players extends HttpApiGroup.make("players")
   .add(
@@ -247,6 +273,7 @@ export class OrchestraApi extends HttpApi.make("orchestra")
   .add(Jobs)
   .add(EventsGroup)
   .add(Pipelines)
+  .add(Schedules)
   .add(Players)
   .add(Scores)
   .add(System)

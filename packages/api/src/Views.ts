@@ -368,3 +368,65 @@ export const PipelineListParams = Schema.Struct({
   limit: Schema.optional(IntParam("limit", 1, 1000))
 })
 export type PipelineListParams = typeof PipelineListParams.Type
+
+// ---- dry runs -----------------------------------------------------------------
+
+/** One task of a planned batch: its key, the player it would go to first, and who else could take it. */
+export const PlannedTask = Schema.Struct({
+  key: Schema.String,
+  player: Schema.String,
+  candidates: Schema.Array(Schema.String)
+}).annotations({ identifier: "PlannedTask" })
+
+/**
+ * A job's dry run (`POST /v1/jobs/plan`): the checks of a submission, then
+ * the job's own policy asked for its batches with every player assumed to
+ * succeed. Nothing is stored or run.
+ */
+export const JobPlan = Schema.Struct({
+  score: Schema.String,
+  policy: Schema.Struct({ name: Schema.String, options: Schema.optional(JsonValue) }),
+  /** Named players, then selector matches, as the job would target them. */
+  targets: Schema.Array(Schema.String),
+  targetLabels: Schema.optionalWith(Schema.Record({ key: Schema.String, value: StringMap }), { default: () => ({}) }),
+  /** The validated params, defaults applied. */
+  params: JsonObject,
+  /** Targets that have not reported their catalog: they check the score and params themselves. */
+  unchecked: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** Targets not online now: their tasks would wait for them. */
+  offline: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  plan: Schema.Struct({
+    policy: Schema.String,
+    batches: Schema.Array(Schema.Array(PlannedTask)),
+    /** Set when the policy would end the job without running everything. */
+    finished: Schema.optional(Schema.Struct({ state: JobState.FinishedJobState, reason: Schema.optional(Schema.String) })),
+    /** The plan stopped at its bound on batches. */
+    truncated: Schema.Boolean
+  })
+}).annotations({ identifier: "JobPlan" })
+export type JobPlan = typeof JobPlan.Type
+
+// ---- schedules ----------------------------------------------------------------
+
+/** One schedule the conductor runs, and where it stands. Times are ISO 8601. */
+export const ScheduleView = Schema.Struct({
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
+  file: Schema.String,
+  cron: Schema.String,
+  timezone: Schema.String,
+  /** What it runs: `job <score>` or `pipeline <name>`. */
+  runs: Schema.String,
+  overlap: Schema.Literal("skip", "queue"),
+  missed: Schema.Literal("skip", "run-once"),
+  next: Schema.optional(Schema.String),
+  lastHandled: Schema.optional(Schema.String),
+  lastFired: Schema.optional(Schema.String),
+  queued: Schema.optional(Schema.String),
+  lastRun: Schema.optional(Schema.Struct({ kind: Schema.Literal("job", "pipeline"), id: Schema.Number })),
+  lastError: Schema.optional(Schema.Struct({ at: Schema.String, error: Schema.String }))
+}).annotations({ identifier: "ScheduleView" })
+export type ScheduleView = typeof ScheduleView.Type
+
+export const SchedulesView = Schema.Struct({ schedules: Schema.Array(ScheduleView) }).annotations({ identifier: "SchedulesView" })
+export type SchedulesView = typeof SchedulesView.Type

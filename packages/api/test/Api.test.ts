@@ -30,8 +30,10 @@ describe("the OpenAPI document", () => {
       "GET /v1/pipelines/{id}",
       "GET /v1/pipelines/{id}/wait",
       "GET /v1/players",
+      "GET /v1/schedules",
       "GET /v1/scores",
       "POST /v1/jobs",
+      "POST /v1/jobs/plan",
       "POST /v1/jobs/{id}/cancel",
       "POST /v1/pipelines",
       "POST /v1/pipelines/{id}/cancel"

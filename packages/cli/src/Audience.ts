@@ -10,12 +10,12 @@
  * @since 0.1.0
  */
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import type { OrchestraClient } from "@orchestra/client"
-import { ClientError, UnixSocket } from "@orchestra/client"
-import { JobState, Json, Names } from "@orchestra/core"
+import type { ClientError, OrchestraClient } from "@orchestra/client"
+import { Views } from "@orchestra/api"
+import { Json } from "@orchestra/core"
 import { Units } from "@orchestra/manifest"
 import { Plan } from "@orchestra/pipeline"
-import { Clock, Console, Duration, Effect, Either, Fiber, Option, ParseResult, Schema, Stream } from "effect"
+import { Clock, Console, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
 import * as Connection from "./Connection.js"
 import * as Exit from "./Exit.js"
 import * as Output from "./Output.js"
@@ -192,37 +192,14 @@ const splitList = (values: ReadonlyArray<string>) => values.flatMap((p) => p.spl
 
 // ---- submit --plan ------------------------------------------------------------------------
 
-const PlannedTask = Schema.Struct({
-  key: Names.TaskKey,
-  player: Names.PlayerName,
-  candidates: Schema.Array(Names.PlayerName)
-})
-
-/** The conductor's reply to the `plan` op (its `Intake.JobPlanView`). */
-export const JobPlanReply = Schema.Struct({
-  score: Schema.String,
-  policy: Schema.Struct({ name: Schema.String, options: Schema.optional(Json.Json) }),
-  targets: Schema.Array(Schema.String),
-  targetLabels: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.String }) }), {
-    default: () => ({})
-  }),
-  params: Json.JsonObject,
-  unchecked: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-  offline: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
-  plan: Schema.Struct({
-    policy: Schema.String,
-    batches: Schema.Array(Schema.Array(PlannedTask)),
-    finished: Schema.optional(Schema.Struct({ state: JobState.FinishedJobState, reason: Schema.optional(Schema.String) })),
-    truncated: Schema.Boolean
-  })
-})
-export type JobPlanReply = typeof JobPlanReply.Type
-
-const decodePlan = Schema.decodeUnknownEither(JobPlanReply)
+/** The conductor's dry run of a job (the HTTP API's `JobPlan`, also the socket's `plan` reply). */
+export const JobPlanReply = Views.JobPlan
+export type JobPlanReply = Views.JobPlan
 
 /** A job's plan for people: what would run, with which params, then one line per batch. */
 export const describePlan = (view: JobPlanReply): string => {
-  const plan: Plan.JobPlan = { policy: view.plan.policy, batches: view.plan.batches, finished: view.plan.finished, truncated: view.plan.truncated }
+  // the names were checked by the conductor that planned them
+  const plan = { policy: view.plan.policy, batches: view.plan.batches, finished: view.plan.finished, truncated: view.plan.truncated } as Plan.JobPlan
   const lines = [
     `plan: ${view.score} (${view.policy.name}) on ${Output.names(view.targets, 60)} — nothing was submitted`,
     `  params ${JSON.stringify(view.params)}`
@@ -235,44 +212,6 @@ export const describePlan = (view: JobPlanReply): string => {
   if (view.offline.length > 0) lines.push(`  offline now: ${Output.names(view.offline, 60)} (their tasks would wait for them)`)
   return lines.join("\n")
 }
-
-/** The fields of the socket's `queue` (and `plan`) op for a request. */
-const queueFields = (request: OrchestraClient.SubmitRequest): UnixSocket.QueueRequest => ({
-  score: request.score,
-  players: request.players ?? [],
-  policy: request.policy.name,
-  ...(request.policy.options === undefined ? {} : { options: request.policy.options }),
-  ...(request.params === undefined ? {} : { params: request.params }),
-  ...(request.selector === undefined ? {} : { selector: request.selector }),
-  ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
-  ...(request.retry === undefined ? {} : { retry: request.retry }),
-  ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
-  ...(request.labels === undefined ? {} : { labels: request.labels })
-})
-
-/**
- * Ask the conductor for a job's plan (the socket's `plan` op). A refusal ends
- * the command as a refused `submit` does (69, every issue named); over
- * `--url` it is a usage error: the HTTP API has no dry run in this version.
- */
-const planOf = (flags: Connection.Flags, request: OrchestraClient.SubmitRequest): Effect.Effect<{ readonly raw: unknown; readonly view: JobPlanReply }, Exit.ExitWith> =>
-  Effect.gen(function*() {
-    const target = yield* Connection.resolve(flags)
-    if (target._tag !== "Socket") {
-      return yield* usage("submit --plan is served on the conductor's audience socket in this version: use --socket PATH (or $ORCHESTRA_SOCKET), not --url")
-    }
-    const [tag, value] = yield* UnixSocket.request(target.path, { op: "plan", ...queueFields(request) }).pipe(Effect.mapError(Connection.failure))
-    if (tag === "Error") {
-      return yield* Connection.failure(ClientError.make("refused", typeof value === "string" ? value : JSON.stringify(value)))
-    }
-    const view = decodePlan(value)
-    if (Either.isLeft(view)) {
-      return yield* Connection.failure(
-        ClientError.make("protocol", `unexpected plan from the conductor: ${ParseResult.TreeFormatter.formatErrorSync(view.left)}`)
-      )
-    }
-    return { raw: value, view: view.right }
-  })
 
 export const submit = Command.make(
   "submit",
@@ -313,7 +252,7 @@ export const submit = Command.make(
     label: Options.text("label").pipe(Options.withDescription("A label key=value on the job (repeatable)"), Options.repeated),
     wait: Options.boolean("wait").pipe(Options.withDescription("Wait for the job, show each player's progress, and exit with its state")),
     plan: Options.boolean("plan").pipe(
-      Options.withDescription("Dry run: show which players would run it, in which batches, with the validated params (defaults applied); nothing is queued (--socket only)")
+      Options.withDescription("Dry run: show which players would run it, in which batches, with the validated params (defaults applied); nothing is queued")
     ),
     timeout: timeoutOption,
     connection: Connection.options,
@@ -348,8 +287,8 @@ export const submit = Command.make(
         ...(labels.length > 0 ? { labels: Object.fromEntries(labels) } : {})
       }
       if (a.plan) {
-        const { raw, view } = yield* planOf(a.connection, request)
-        yield* Console.log(a.json ? JSON.stringify(raw) : describePlan(view))
+        const view = yield* withClient(a.connection, (client) => client.plan(request))
+        yield* Console.log(a.json ? JSON.stringify(view) : describePlan(view))
         return
       }
       yield* withClient(a.connection, (client) =>

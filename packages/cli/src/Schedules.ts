@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { UnixSocket } from "@orchestra/client"
 import { Schedule } from "@orchestra/pipeline"
 import { Console, Effect, Either } from "effect"
 import * as path from "node:path"
@@ -67,32 +66,13 @@ export const validate = Command.make(
   "Check schedule documents (cron, time zone, the job or the pipeline and its params) and show the next fire times; exit 78 naming file and line. Example: orchestra schedules validate samples/schedules/*.yaml"
 ))
 
-interface ScheduleView {
-  readonly name: string
-  readonly cron: string
-  readonly timezone: string
-  readonly runs: string
-  readonly overlap: string
-  readonly missed: string
-  readonly next?: string
-  readonly lastFired?: string
-  readonly queued?: string
-  readonly lastRun?: { readonly kind: string; readonly id: number }
-  readonly lastError?: { readonly at: string; readonly error: string }
-}
-
 export const list = Command.make(
   "list",
   { json, ...Connection.options },
   (a) =>
+    Connection.withClient(a, (client) =>
     Effect.gen(function*() {
-      const target = yield* Connection.resolve(a)
-      if (target._tag !== "Socket") {
-        return yield* new Exit.ExitWith({ code: Exit.codes.usage, message: "schedules are served on the audience socket in this version: use --socket, not --url" })
-      }
-      const [tag, value] = yield* UnixSocket.request(target.path, { op: "schedule.list" }).pipe(Effect.mapError(Connection.failure))
-      if (tag !== "OK") return yield* new Exit.ExitWith({ code: Exit.codes.unavailable, message: String(value) })
-      const views = value as ReadonlyArray<ScheduleView>
+      const views = (yield* client.schedules()).schedules
       if (a.json) return yield* Console.log(JSON.stringify(views, null, 2))
       if (views.length === 0) return yield* Console.log("no schedules (add `schedules:` to the conductor's config)")
       for (const v of views) {
@@ -102,7 +82,7 @@ export const list = Command.make(
         if (v.queued !== undefined) yield* Console.log(`  queued ${at(v.queued)}: waits for the previous run`)
         if (v.lastError !== undefined) yield* Console.log(`  last failure ${at(v.lastError.at)}: ${v.lastError.error}`)
       }
-    })
+    }))
 ).pipe(Command.withDescription(
   "The schedules the conductor fires: next and latest fire times, the latest run, the latest failure to start one. Example: orchestra schedules list"
 ))

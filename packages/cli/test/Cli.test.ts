@@ -110,10 +110,10 @@ describe("orchestra command", () => {
     }
   })
 
-  it("schedules list over --url says schedules are on the socket, and exits 64", () => {
+  it("schedules list over --url with no conductor there exits 69 naming where it tried", () => {
     const r = orchestra(["schedules", "list", "--url", "http://127.0.0.1:9"])
-    expect(r.status).toBe(Exit.codes.usage)
-    expect(r.stderr).toContain("use --socket")
+    expect(r.status).toBe(Exit.codes.unavailable)
+    expect(r.stderr).toContain("127.0.0.1:9")
   })
 
   it("token new prints a token and a config entry holding only its SHA-256, with the limits given", () => {
@@ -137,10 +137,10 @@ describe("orchestra command", () => {
     expect(r.stderr).toContain("--scope one|all or --policy")
   })
 
-  it("submit --plan over --url says plans are on the socket, and exits 64; --plan with --wait is a usage error", () => {
+  it("submit --plan over --url with no conductor there exits 69; --plan with --wait is a usage error", () => {
     const r = orchestra(["submit", "echo", "-p", "a", "--scope", "one", "--plan", "--url", "http://127.0.0.1:9"])
-    expect(r.status).toBe(Exit.codes.usage)
-    expect(r.stderr).toContain("use --socket")
+    expect(r.status).toBe(Exit.codes.unavailable)
+    expect(r.stderr).toContain("127.0.0.1:9")
     const both = orchestra(["submit", "echo", "-p", "a", "--scope", "one", "--plan", "--wait", "--socket", "/nonexistent.sock"])
     expect(both.status).toBe(Exit.codes.usage)
     expect(both.stderr).toContain("--plan or --wait")

@@ -34,6 +34,8 @@ export type Players = Views.PlayersView
 export type Scores = Views.ScoresView
 export type Event = Events.Event
 
+export type JobPlan = Views.JobPlan
+export type Schedules = Views.SchedulesView
 export type PipelineRunRequest = Views.PipelineRunRequest
 export type PipelineRunDetail = Views.PipelineRunDetail
 export type PipelineRunPage = Views.PipelineRunPage
@@ -65,6 +67,10 @@ export interface Service {
   readonly address: string
   /** Submit a job. Refused requests fail with reason `refused` and every issue. */
   readonly submit: (request: SubmitRequest) => Effect.Effect<Submitted, ClientError>
+  /** The dry run of a job: refused as `submit` would be, else its batches; nothing is stored or run. */
+  readonly plan: (request: SubmitRequest) => Effect.Effect<JobPlan, ClientError>
+  /** The schedules the conductor runs, with their next and latest fire times. */
+  readonly schedules: () => Effect.Effect<Schedules, ClientError>
   /** A job in detail; `not-found` for an unknown id. */
   readonly get: (id: number) => Effect.Effect<JobDetail, ClientError>
   /** Jobs, newest first, filtered; pass a page's `next` as `before` for the next page. */

@@ -52,6 +52,8 @@ export interface AudienceService {
     body: unknown,
     principal?: Principal
   ) => Effect.Effect<Views.Submitted, Errors.InvalidRequest | ApiError.Forbidden | Errors.StoreError>
+  /** The dry run of a submission: its checks (and the token's limits), then the policy's batches; nothing stored. */
+  readonly plan: (body: unknown, principal?: Principal) => Effect.Effect<Views.JobPlan, Errors.InvalidRequest | ApiError.Forbidden>
   readonly get: (id: number, principal?: Principal) => Effect.Effect<Views.JobDetail, Errors.JobNotFound | ApiError.Forbidden | Errors.StoreError>
   readonly list: (query: Views.ListParams, principal?: Principal) => Effect.Effect<Views.JobPage, Errors.InvalidRequest | Errors.StoreError>
   /** Cancel a job; returns it once its `CANCELLED` state is recorded (running tasks are told to stop; their outcomes follow). */
@@ -319,6 +321,14 @@ export const make = (options: Options): AudienceService => {
       return { id: accepted.id, existing: accepted.existing }
     })
 
+  const plan: AudienceService["plan"] = (body, principal) =>
+    Effect.gen(function*() {
+      const request = yield* Intake.decode(body)
+      const planned = yield* intake.plan(request)
+      yield* checkLimits(principal, request.score, planned.targets)
+      return planned as Views.JobPlan
+    })
+
   const cancel: AudienceService["cancel"] = (id, reason, principal) =>
     withFinishWaiter(id, (finished) =>
       Effect.gen(function*() {
@@ -508,6 +518,7 @@ export const make = (options: Options): AudienceService => {
 
   return {
     submit,
+    plan,
     get: (id, principal) => Effect.map(readable(id, principal), detailOf),
     list: (query, principal) =>
       Effect.map(Effect.flatMap(checkQuery(query), store.listJobs), (page): Views.JobPage => ({

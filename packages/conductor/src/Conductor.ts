@@ -108,7 +108,7 @@ export const make = (
     if (options.audienceSocket !== undefined) {
       socketPath = (yield* AudienceSocket.serve(options.audienceSocket, { intake, engine, store: options.store, statusCache, audience, pipelines, schedules })).path
     }
-    const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics, pipelines })
+    const http = options.http === undefined ? undefined : yield* HttpServer.serve(options.http, { audience, engine, metrics, pipelines, schedules })
     if (options.retentionMs !== undefined) {
       const purging: Store.StoreService = {
         ...options.store,

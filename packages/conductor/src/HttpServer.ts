@@ -26,6 +26,7 @@ import type { EngineService } from "./Engine.js"
 import * as Intake from "./Intake.js"
 import type { PipelineRunView, PipelinesService } from "./Pipelines.js"
 import type { Metrics } from "./Metrics.js"
+import type { SchedulesService } from "./Schedules.js"
 import * as Tokens from "./Tokens.js"
 
 /** The HTTP server could not start (the port is taken, the host is not ours). */
@@ -52,6 +53,7 @@ export interface Dependencies {
   readonly engine: EngineService
   readonly metrics: Metrics
   readonly pipelines: PipelinesService
+  readonly schedules: SchedulesService
 }
 
 /** Where the server listens. */
@@ -103,7 +105,7 @@ const unlimited: Effect.Effect<void, ApiError.Forbidden, Security.Principal> = E
     ? Effect.void
     : Effect.fail(
       new ApiError.Forbidden({
-        message: `token ${JSON.stringify(p.name)} has score or player limits: pipeline runs need a token without limits`,
+        message: `token ${JSON.stringify(p.name)} has score or player limits: pipeline runs and schedules need a token without limits`,
         token: p.name,
         scores: [],
         players: []
@@ -123,7 +125,7 @@ const runOf = <E>(
 /** Serve the API until the scope closes; returns where it listens. */
 export const serve = (options: Options, deps: Dependencies): Effect.Effect<Address, HttpServerError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { audience, engine, metrics, pipelines } = deps
+    const { audience, engine, metrics, pipelines, schedules } = deps
     const host = options.host ?? "127.0.0.1"
     const keepAliveMs = Math.max(10, options.keepAliveMs ?? 15_000)
     const maxBody = options.maxBodyBytes ?? 1024 * 1024
@@ -175,6 +177,11 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
           Effect.gen(function*() {
             const principal = yield* Security.Principal
             return yield* audience.submit(yield* readJson(request), principal)
+          }))
+        .handleRaw("plan", ({ request }) =>
+          Effect.gen(function*() {
+            const principal = yield* Security.Principal
+            return yield* audience.plan(yield* readJson(request), principal)
           }))
         .handle("list", ({ urlParams }) => Effect.flatMap(Security.Principal, (p) => audience.list(urlParams, p)))
         .handle("get", ({ path }) => Effect.flatMap(Security.Principal, (p) => audience.get(path.id, p)))
@@ -234,6 +241,9 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
           }))
     )
 
+    const SchedulesLive = HttpApiBuilder.group(Api.OrchestraApi, "schedules", (handlers) =>
+      handlers.handle("list", () => Effect.zipRight(unlimited, Effect.map(schedules.list, (views) => ({ schedules: views as ReadonlyArray<Views.ScheduleView> })))))
+
     const PlayersLive = HttpApiBuilder.group(Api.OrchestraApi, "players", (handlers) =>
       handlers.handle("list", () => Effect.map(Security.Principal, (p) => audience.players(p))))
 
@@ -249,7 +259,7 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
         .handle("openapi", () => Effect.sync(document)))
 
     const ApiLive = HttpApiBuilder.api(Api.OrchestraApi).pipe(
-      Layer.provide(Layer.mergeAll(JobsLive, EventsLive, PipelinesLive, PlayersLive, ScoresLive, SystemLive)),
+      Layer.provide(Layer.mergeAll(JobsLive, EventsLive, PipelinesLive, SchedulesLive, PlayersLive, ScoresLive, SystemLive)),
       Layer.provide(AuthLive)
     )
     // The dashboard's page and assets beside the API, on the same router (no token: the page asks for one).

@@ -178,6 +178,8 @@ export const make = (options: HttpOptions): Effect.Effect<Service, ClientError> 
       transport: "http",
       address,
       submit: (request) => call(api.jobs.submit({ payload: request })),
+      plan: (request) => call(api.jobs.plan({ payload: request })),
+      schedules: () => call(api.schedules.list()),
       get,
       list: (query = {}) => call(api.jobs.list({ urlParams: query })),
       wait,

@@ -10,7 +10,7 @@ import { Duration, Effect, Either, ParseResult, Schema, Stream } from "effect"
 import * as net from "node:net"
 import type { ClientError } from "../ClientError.js"
 import { make as clientError } from "../ClientError.js"
-import type { EventsOptions, Service, SocketOptions } from "../OrchestraClient.js"
+import type { EventsOptions, Service, SocketOptions, SubmitRequest } from "../OrchestraClient.js"
 import * as UnixSocket from "../UnixSocket.js"
 import { reconnecting } from "./events.js"
 import { longPoll } from "./poll.js"
@@ -69,6 +69,20 @@ const eventOfLine = (line: string): Either.Either<Events.Event | undefined, Clie
     (e) => clientError("protocol", `unexpected event from the conductor: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
   )
 }
+
+/** A submission as the socket's `queue` (and `plan`) op takes it: the original's fields and the extensions. */
+const queueFields = (request: SubmitRequest) => ({
+  score: request.score,
+  players: request.players ?? [],
+  policy: request.policy.name,
+  ...(request.policy.options === undefined ? {} : { options: request.policy.options }),
+  ...(request.params === undefined ? {} : { params: request.params }),
+  ...(request.selector === undefined ? {} : { selector: request.selector }),
+  ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+  ...(request.retry === undefined ? {} : { retry: request.retry }),
+  ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
+  ...(request.labels === undefined ? {} : { labels: request.labels })
+})
 
 export const make = (options: SocketOptions): Service => {
   const path = options.path
@@ -213,19 +227,9 @@ export const make = (options: SocketOptions): Service => {
   const service: Service = {
     transport: "socket",
     address: path,
-    submit: (request) =>
-      UnixSocket.queue(path, {
-        score: request.score,
-        players: request.players ?? [],
-        policy: request.policy.name,
-        ...(request.policy.options === undefined ? {} : { options: request.policy.options }),
-        ...(request.params === undefined ? {} : { params: request.params }),
-        ...(request.selector === undefined ? {} : { selector: request.selector }),
-        ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
-        ...(request.retry === undefined ? {} : { retry: request.retry }),
-        ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
-        ...(request.labels === undefined ? {} : { labels: request.labels })
-      }).pipe(Effect.map((id) => ({ id, existing: false }))),
+    submit: (request) => UnixSocket.queue(path, queueFields(request)).pipe(Effect.map((id) => ({ id, existing: false }))),
+    plan: (request) => ask({ op: "plan", ...queueFields(request) }, Views.JobPlan, "no plan"),
+    schedules: () => Effect.map(ask({ op: "schedule.list" }, Schema.Array(Views.ScheduleView), "no schedules"), (schedules) => ({ schedules })),
     get,
     list: (query = {}) => ask({ op: "jobs", ...query }, Views.JobPage, "no such jobs"),
     wait,

@@ -107,6 +107,14 @@ const submitJob = (body: Record<string, unknown>, token?: string) =>
     return r.json.id as number
   })
 
+/** The pid of the score process running for job `id`, once it runs. */
+const runningScore = (id: number) =>
+  pollUntil("the sleep score to be running", Effect.sync(() => Option.fromNullable(processesWithEnv([`ORC_JOB_ID=${id}`])[0])), { timeout: 20_000 })
+
+/** Until the process `pid` has gone. */
+const scoreGone = (pid: number) =>
+  pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
+
 /** Read an event stream until `until` says stop (or `limit` ms pass); ids and types. */
 const readEvents = (
   p: string,
@@ -314,11 +322,7 @@ describe("cancel", () => {
   it.live("cancelling a job kills its running sleep; the outcome is CANCELLED", () =>
     Effect.gen(function*() {
       const id = yield* submitJob({ score: "sleep", players: ["cello"], policy: { name: "all-of" }, params: { seconds: 120 } })
-      const pid = yield* pollUntil(
-        "the sleep score to be running",
-        Effect.sync(() => Option.fromNullable(processesWithEnv([`ORC_JOB_ID=${id}`])[0])),
-        { timeout: 20_000 }
-      )
+      const pid = yield* runningScore(id)
       const r = yield* call("POST", `/v1/jobs/${id}/cancel?reason=${encodeURIComponent("changed my mind")}`)
       expect(r.status).toBe(200)
       const job = (yield* call("GET", `/v1/jobs/${id}/wait?timeout=20s`)).json
@@ -330,7 +334,7 @@ describe("cancel", () => {
         { timeout: 15_000, describe: () => "" }
       )
       expect(ended.outcome).toBe("CANCELLED")
-      yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
+      yield* scoreGone(pid)
       const again = yield* call("POST", `/v1/jobs/${id}/cancel`)
       expect(again.status).toBe(409)
     }).pipe(shared.withLogs))
@@ -446,18 +450,14 @@ describe("pipeline runs", () => {
         Effect.map(call("GET", `/v1/pipelines/${id}`), (r) => Option.fromNullable(r.json.jobs?.[0]?.id as number | undefined)),
         { timeout: 20_000 }
       )
-      const pid = yield* pollUntil(
-        "the sleep score to be running",
-        Effect.sync(() => Option.fromNullable(processesWithEnv([`ORC_JOB_ID=${napJob}`])[0])),
-        { timeout: 20_000 }
-      )
+      const pid = yield* runningScore(napJob)
       const cancelled = yield* call("POST", `/v1/pipelines/${id}/cancel?reason=${encodeURIComponent("not today")}`)
       expect(cancelled.status).toBe(200)
       const run = (yield* call("GET", `/v1/pipelines/${id}/wait?timeout=20s`)).json
       expect(run.state).toBe("CANCELLED")
       expect(run.jobs[1].id).toBeUndefined()
       expect((yield* call("GET", `/v1/jobs/${napJob}/wait?timeout=20s`)).json.state).toBe("CANCELLED")
-      yield* pollUntil("the score process to be gone", Effect.sync(() => (alive(pid) ? Option.none() : Option.some(true))), { timeout: 15_000 })
+      yield* scoreGone(pid)
     }).pipe(shared.withLogs))
 })
 

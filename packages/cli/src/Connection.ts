@@ -103,10 +103,13 @@ export const resolve = (flags: Flags): Effect.Effect<Target, Exit.ExitWith> =>
   })
 
 /** The exit a client failure ends the command with: 77 for the token, 64 for an unknown job, 69 otherwise. */
+/** A client failure's message, then each issue of a refused request on a line of its own. */
+export const describe = (e: ClientError.ClientError): string =>
+  e.issues === undefined || e.issues.length === 0
+    ? e.message
+    : `${e.message}\n${e.issues.map((i) => `  ${i.path.length > 0 ? `${i.path}: ` : ""}${i.message}`).join("\n")}`
+
 export const failure = (e: ClientError.ClientError): Exit.ExitWith => {
-  const issues = e.issues === undefined || e.issues.length === 0
-    ? ""
-    : `\n${e.issues.map((i) => `  ${i.path.length > 0 ? `${i.path}: ` : ""}${i.message}`).join("\n")}`
   switch (e.reason) {
     case "unauthorized":
     case "forbidden":
@@ -114,7 +117,7 @@ export const failure = (e: ClientError.ClientError): Exit.ExitWith => {
     case "not-found":
       return new Exit.ExitWith({ code: Exit.codes.usage, message: e.message })
     case "refused":
-      return new Exit.ExitWith({ code: Exit.codes.unavailable, message: `refused: ${e.message}${issues}` })
+      return new Exit.ExitWith({ code: Exit.codes.unavailable, message: `refused: ${describe(e)}` })
     default:
       return new Exit.ExitWith({ code: Exit.codes.unavailable, message: e.message })
   }

@@ -81,7 +81,7 @@ const refusedAsConfig = <A>(self: Effect.Effect<A, ClientError.ClientError>): Ef
   Effect.catchIf(
     self,
     (e) => e.reason === "refused",
-    (e) => Effect.fail(new Exit.ExitWith({ code: Exit.codes.config, message: Connection.failure(e).message.replace(/^refused: /, "") }))
+    (e) => Effect.fail(new Exit.ExitWith({ code: Exit.codes.config, message: Connection.describe(e) }))
   )
 
 const describeRun = (r: RunView): ReadonlyArray<string> => [

@@ -119,7 +119,7 @@ const runOf = <E>(
 ): Effect.Effect<Views.PipelineRunDetail, E | ApiError.PipelineRunNotFound> =>
   Effect.flatMap(found, Option.match({
     onNone: () => Effect.fail(new ApiError.PipelineRunNotFound({ id })),
-    onSome: (run) => Effect.succeed(run as Views.PipelineRunDetail)
+    onSome: Effect.succeed
   }))
 
 /** Serve the API until the scope closes; returns where it listens. */
@@ -242,7 +242,7 @@ export const serve = (options: Options, deps: Dependencies): Effect.Effect<Addre
     )
 
     const SchedulesLive = HttpApiBuilder.group(Api.OrchestraApi, "schedules", (handlers) =>
-      handlers.handle("list", () => Effect.zipRight(unlimited, Effect.map(schedules.list, (views) => ({ schedules: views as ReadonlyArray<Views.ScheduleView> })))))
+      handlers.handle("list", () => Effect.zipRight(unlimited, Effect.map(schedules.list, (views) => ({ schedules: views })))))
 
     const PlayersLive = HttpApiBuilder.group(Api.OrchestraApi, "players", (handlers) =>
       handlers.handle("list", () => Effect.map(Security.Principal, (p) => audience.players(p))))

@@ -154,7 +154,6 @@ const decodeCommon = (u: unknown): Job.JobRequest | undefined => {
   }, { disableValidation: true })
 }
 
-/** Decode an untrusted job request, listing every issue. */
 /** A decoding failure as issues, each with its dotted path (`root` for the value itself). */
 export const parseIssues = (e: ParseResult.ParseError, root = "request"): Array<Errors.Issue> =>
   ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => ({
@@ -162,6 +161,7 @@ export const parseIssues = (e: ParseResult.ParseError, root = "request"): Array<
     message: i._tag === "Unexpected" ? "unknown key" : i._tag === "Missing" ? "is required" : i.message
   }))
 
+/** Decode an untrusted job request, listing every issue. */
 export const decode = (u: unknown): Either.Either<Job.JobRequest, Errors.InvalidRequest> => {
   const common = decodeCommon(u)
   if (common !== undefined) return Either.right(common)

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import type { Events as ApiEvents } from "@orchestra/api"
+import type { Events as ApiEvents, Views } from "@orchestra/api"
 import type { Catalog, Names, PluginRegistry } from "@orchestra/core"
 import { Errors, Store } from "@orchestra/core"
 import { Pipeline, PipelineRun } from "@orchestra/pipeline"
@@ -29,28 +29,8 @@ import type { EngineService } from "./Engine.js"
 import type { IntakeService } from "./Intake.js"
 import * as Intake from "./Intake.js"
 
-/** One job of a run, as the audience sees it. */
-export interface PipelineJobView {
-  readonly name: string
-  readonly status: PipelineRun.JobStatus
-  readonly id?: number
-  readonly state?: string
-  readonly reason?: string
-}
-
-/** A pipeline run, as the audience sees it. */
-export interface PipelineRunView {
-  readonly id: number
-  readonly pipeline: string
-  readonly file: string
-  readonly state: string
-  readonly createdAt: number
-  readonly finishedAt?: number
-  readonly reason?: string
-  readonly params: unknown
-  /** The jobs in topological order. */
-  readonly jobs: ReadonlyArray<PipelineJobView>
-}
+/** A pipeline run as the audience sees it (its jobs in topological order): the API's view. */
+export type PipelineRunView = Views.PipelineRunDetail
 
 export interface RunRequest {
   /** The document's text (YAML). */
@@ -97,7 +77,7 @@ const viewOf = (record: Store.PipelineRunRecord, state: PipelineRun.State | unde
   ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
   ...(record.reason === undefined ? {} : { reason: record.reason }),
   params: state?.params ?? record.params,
-  jobs: state === undefined ? [] : state.pipeline.jobs.map((j): PipelineJobView => {
+  jobs: state === undefined ? [] : state.pipeline.jobs.map((j): Views.PipelineJobView => {
     const e = state.jobs[j.name]
     return {
       name: j.name,
@@ -124,14 +104,6 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
     const inboxes = new Map<number, Queue.Queue<PipelineRun.Event>>()
     /** Each live run's end, for `wait`; dropped when the run's fiber ends. */
     const ends = new Map<number, Deferred.Deferred<void>>()
-    const finishedOf = (id: number): Deferred.Deferred<void> => {
-      let d = ends.get(id)
-      if (d === undefined) {
-        d = Deferred.unsafeMake<void>(FiberId.none)
-        ends.set(id, d)
-      }
-      return d
-    }
 
     const catalogLookup = (score: string): Catalog.ScoreInfo | undefined => {
       for (const p of deps.engine.players()) {
@@ -178,11 +150,10 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
       }
     }
 
-    const drive = (id: Store.PipelineRunId, first: PipelineRun.Step) =>
+    const drive = (id: Store.PipelineRunId, first: PipelineRun.Step, done: Deferred.Deferred<void>) =>
       Effect.gen(function*() {
         const inbox = yield* Queue.unbounded<PipelineRun.Event>()
         inboxes.set(id, inbox)
-        const done = finishedOf(id)
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             inboxes.delete(id)
@@ -255,14 +226,18 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
         Effect.catchAll((e) => Effect.logError("pipeline run stopped").pipe(Effect.annotateLogs({ run: id, error: e.message })))
       )
 
+    /** Drive a run in its own fiber; its end is in `ends` before the fiber starts, so a `wait` right after `run` finds it. */
+    const start = (id: Store.PipelineRunId, step: PipelineRun.Step) => {
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      ends.set(id, done)
+      return FiberSet.run(fibers, drive(id, step, done)).pipe(Effect.asVoid)
+    }
+
     const launch = (record: Store.PipelineRunRecord) =>
       Either.match(replayed(record), {
         onLeft: (why) =>
           Effect.flatMap(Clock.currentTimeMillis, (at) => store.finishPipelineRun(record.id, "FAIL", at, `the stored document no longer parses: ${why}`)),
-        onRight: (step) => {
-          finishedOf(record.id)
-          return FiberSet.run(fibers, drive(record.id, step)).pipe(Effect.asVoid)
-        }
+        onRight: (step) => start(record.id, step)
       })
 
     const unfinished = yield* store.unfinishedPipelineRuns
@@ -293,8 +268,7 @@ export const make = (deps: Dependencies): Effect.Effect<PipelinesService, Errors
           const step = PipelineRun.start(checked.right, params.right, createdAt, { runId: String(created.id) })
           publish({ type: "pipeline.started", at: createdAt, run: created.id, pipeline: checked.right.name, jobs: checked.right.jobs.map((j) => j.name) })
           publishProgress(created.id, { ...step.state, jobs: {} }, step.state, createdAt)
-          finishedOf(created.id)
-          yield* FiberSet.run(fibers, drive(created.id, step))
+          yield* start(created.id, step)
           yield* Effect.logInfo("pipeline run started").pipe(Effect.annotateLogs({ run: created.id, pipeline: checked.right.name }))
         }
         return { id: created.id, existing: created.existing }

@@ -13,6 +13,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
+import type { Views } from "@orchestra/api"
 import type { Names, Store } from "@orchestra/core"
 import { Errors } from "@orchestra/core"
 import { Schedule, Scheduler, ScheduleState } from "@orchestra/pipeline"
@@ -29,28 +30,8 @@ export interface Loaded {
   readonly pipeline?: { readonly document: string; readonly file: string } | undefined
 }
 
-/** One schedule, as the audience sees it. */
-export interface ScheduleView {
-  readonly name: string
-  readonly description?: string
-  readonly file: string
-  readonly cron: string
-  readonly timezone: string
-  /** `job <score>` or `pipeline <file>`. */
-  readonly runs: string
-  readonly overlap: Schedule.Overlap
-  readonly missed: Schedule.Missed
-  /** Next fire time (ISO), once the scheduler has looked. */
-  readonly next?: string
-  /** The latest fire time handled: fired, skipped or folded (ISO). */
-  readonly lastHandled?: string
-  readonly lastFired?: string
-  readonly queued?: string
-  /** The job id or pipeline run id of the latest run fired. */
-  readonly lastRun?: { readonly kind: "job" | "pipeline"; readonly id: number }
-  /** The latest fire that failed, with why. */
-  readonly lastError?: { readonly at: string; readonly error: string }
-}
+/** One schedule, as the audience sees it: the API's view (`next`, `lastHandled`, ... are ISO times). */
+export type ScheduleView = Views.ScheduleView
 
 export interface SchedulesService {
   readonly list: Effect.Effect<ReadonlyArray<ScheduleView>>

@@ -100,6 +100,9 @@ function h(tag, attrs, ...children) {
 /** Replace an element's children, leaving out the absent ones (`null`, `undefined`, `false`). */
 const fill = (el, ...children) => el.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false))
 
+/** A labelled value of a summary line. */
+const kv = (k, ...v) => h("span", {}, h("span", { class: "k" }, k), ...v)
+
 const badge = (value) => h("span", { class: "badge", dataset: { v: value } }, value)
 
 /** A relative time, kept current by tick(). */
@@ -730,7 +733,6 @@ function renderDetail() {
     replaceBody($("tasks"), [])
     return
   }
-  const kv = (k, ...v) => h("span", {}, h("span", { class: "k" }, k), ...v)
   fill(
     summary,
     kv("state", badge(d.state)),
@@ -846,7 +848,6 @@ function renderRun() {
     replaceBody($("run-jobs"), [])
     return
   }
-  const kv = (k, ...v) => h("span", {}, h("span", { class: "k" }, k), ...v)
   fill(
     summary,
     kv("state", badge(d.state)),

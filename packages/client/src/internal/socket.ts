@@ -117,11 +117,10 @@ export const make = (options: SocketOptions): Service => {
       ask({ op: "wait", id, timeout: `${poll}ms` }, Views.JobDetail, `job ${id} not found`, Duration.sum(Duration.millis(poll), requestTimeout)))
 
   const getRun = (id: number) => ask({ op: "pipeline.get", id }, Views.PipelineRunDetail, `no pipeline run ${id}`)
-  /** The socket has no long poll for runs: read the run every `RUN_POLL` until it ends or the time is up. */
+  /** The socket has no long poll for runs: read the run every `RUN_POLL_MS` until it ends or the time is up. */
   const waitRun = (id: number, timeout: Duration.DurationInput | undefined) =>
     longPoll(timeout, () => getRun(id), (ms) =>
-      Effect.flatMap(getRun(id), (run) =>
-        run.state !== "PENDING" ? Effect.succeed(run) : Effect.zipRight(Effect.sleep(Duration.millis(Math.min(ms, RUN_POLL_MS))), getRun(id))))
+      Effect.tap(getRun(id), (run) => (run.state === "PENDING" ? Effect.sleep(Duration.millis(Math.min(ms, RUN_POLL_MS))) : Effect.void)))
   const pipelines: Service["pipelines"] = {
     run: (request) =>
       ask({
